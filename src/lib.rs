@@ -1,0 +1,54 @@
+//! # libwxpay
+//!
+//! The WeChat Pay (微信支付) APP-payment flow, in-process, for any host: Rust
+//! directly, C through the C ABI, Kotlin, Swift and Python through bindings.
+//!
+//! The flow (the 2014 APP API): fetch an access_token (cached and shared),
+//! build and MD5-sign the order `package`, SHA1-sign the `app_signature`,
+//! `POST /pay/genprepay` for a `prepayid`, and SHA1-sign the parameters the
+//! app hands to the WeChat SDK.
+//!
+//! ```no_run
+//! use wxpay::{Client, Config, Order};
+//!
+//! let config = Config::from_json(&std::fs::read_to_string("merchant.json")?)?;
+//! let client = Client::new(config)?;
+//! let order = Order::from_json(
+//!     r#"{"out_trade_no":"A1001","total_yuan":"19.99","body":"支付测试","client_ip":"196.168.1.1"}"#,
+//! )?;
+//! let params = client.build_pay_params(&order)?;
+//! println!("{}", serde_json::to_string(&params)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With the `sandbox` feature, [`sandbox::Sandbox`] runs a local gateway that
+//! speaks the same protocol and checks every signature.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod charset;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod gateway;
+pub mod money;
+pub mod nonce;
+pub mod order;
+pub mod package;
+pub mod secret;
+pub mod sign;
+pub mod token;
+pub mod transport;
+
+pub use charset::Charset;
+pub use client::{Client, ClientBuilder};
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result};
+pub use flow::PayParams;
+pub use money::Fen;
+pub use order::Order;
+pub use secret::Secret;
+pub use sign::Scheme;

@@ -1,0 +1,392 @@
+//! Canonical strings and the signature schemes of the 2014 APP flow.
+//!
+//! Two schemes exist (PROTOCOL.md 1.2 and 1.3):
+//!
+//! - **legacy-package**: MD5 over the sorted `key=value` pairs with non-empty
+//!   values (excluding `sign`), `&key=PARTNER_KEY` appended, hashed in the
+//!   package's `input_charset`; upper-case hex.
+//! - **legacy-sha1**: SHA1 over the sorted `key=value` pairs of the signed
+//!   fields plus `appkey=APP_KEY`; lower-case hex. The signature fields
+//!   themselves (`sign`, `app_signature`, `sign_method`) are never part of the
+//!   string, and the `appkey` field is never accepted from the caller.
+//!
+//! Keys are sorted by byte order (a `BTreeMap<String, _>` iterates that way);
+//! values go into the string raw, not percent-encoded. Everything here is pure.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+use md5::{Digest, Md5};
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+
+use crate::charset::Charset;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Fields to sign, sorted by key in byte order.
+pub type Fields = BTreeMap<String, String>;
+
+/// Fields that are never part of a legacy-sha1 canonical string.
+const SHA1_SIGNATURE_FIELDS: [&str; 3] = ["sign", "app_signature", "sign_method"];
+
+/// The field under which the SHA1 schemes append the app key.
+const APPKEY_FIELD: &str = "appkey";
+
+/// A signature scheme known to [`sign`] and the `wxpay sign` command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// The package MD5 (upper-case hex) keyed with the partner key.
+    LegacyPackage,
+    /// The SHA1 `app_signature` / app `sign` (lower-case hex) keyed with the app key.
+    LegacySha1,
+}
+
+impl Scheme {
+    /// Every scheme, in the order they are documented.
+    pub const ALL: [Scheme; 2] = [Scheme::LegacyPackage, Scheme::LegacySha1];
+
+    /// The scheme's name as the CLI and the bindings spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::LegacyPackage => "legacy-package",
+            Scheme::LegacySha1 => "legacy-sha1",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Scheme> {
+        Scheme::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Scheme::ALL.iter().map(|s| s.as_str()).collect();
+                Error::InvalidArgument(format!(
+                    "unknown signature scheme {:?}; known: {}",
+                    name.chars().take(40).collect::<String>(),
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+/// The string a scheme hashes, and the signature over it.
+///
+/// The canonical string contains the key: it is for [`SignedString::masked`]
+/// and the hash only, never for a log.
+#[derive(Clone)]
+pub struct SignedString {
+    canonical: Secret,
+    key_range: Range<usize>,
+    signature: String,
+}
+
+impl SignedString {
+    /// The signature (hex).
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// The signature, consuming `self`.
+    pub fn into_signature(self) -> String {
+        self.signature
+    }
+
+    /// The canonical string with the key replaced by `*` (one per byte, so a
+    /// truncated key shows), for diagnosing a signature mismatch.
+    pub fn masked(&self) -> String {
+        let text = self.canonical.expose();
+        format!(
+            "{}{}{}",
+            &text[..self.key_range.start],
+            "*".repeat(self.key_range.len()),
+            &text[self.key_range.end..]
+        )
+    }
+}
+
+impl fmt::Debug for SignedString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedString")
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `key=value` pairs of `fields` joined with `&`, in key order, skipping
+/// empty values and the `sign` field (the package rule, PROTOCOL.md 1.2).
+pub fn package_canonical_string(fields: &Fields) -> String {
+    join_pairs(
+        fields
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && k.as_str() != "sign"),
+    )
+}
+
+/// Signs package fields: MD5 over the canonical string with `&key=PARTNER_KEY`
+/// appended, in `charset`; upper-case hex.
+///
+/// Fails when a value cannot be represented in `charset` (GBK).
+pub fn sign_package(
+    fields: &Fields,
+    partner_key: &Secret,
+    charset: Charset,
+) -> Result<SignedString> {
+    let mut canonical = package_canonical_string(fields);
+    canonical.push_str("&key=");
+    let key_start = canonical.len();
+    canonical.push_str(partner_key.expose());
+    let canonical = Secret::new(canonical);
+    let bytes = charset
+        .encode(canonical.expose())
+        .map_err(|e| Error::InvalidArgument(format!("a package value {e}")))?;
+    let signature = hex::encode_upper(Md5::digest(&bytes));
+    Ok(SignedString {
+        key_range: key_start..canonical.expose().len(),
+        canonical,
+        signature,
+    })
+}
+
+/// Signs with SHA1 over the fields plus `appkey=APP_KEY` (PROTOCOL.md 1.3);
+/// lower-case hex. The fields `sign`, `app_signature` and `sign_method` are
+/// left out; empty values stay in. A caller-supplied `appkey` field is an error:
+/// the key only ever comes from the configuration.
+pub fn sign_sha1(fields: &Fields, app_key: &Secret) -> Result<SignedString> {
+    if fields.contains_key(APPKEY_FIELD) {
+        return Err(Error::InvalidArgument(
+            "the fields must not contain `appkey`: the app key is passed separately".into(),
+        ));
+    }
+    let mut pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|(k, _)| !SHA1_SIGNATURE_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.push((APPKEY_FIELD, app_key.expose()));
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    let mut canonical = String::new();
+    let mut key_range = 0..0;
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            canonical.push('&');
+        }
+        canonical.push_str(k);
+        canonical.push('=');
+        let start = canonical.len();
+        canonical.push_str(v);
+        if *k == APPKEY_FIELD {
+            key_range = start..canonical.len();
+        }
+    }
+    let signature = hex::encode(Sha1::digest(canonical.as_bytes()));
+    Ok(SignedString {
+        canonical: Secret::new(canonical),
+        key_range,
+        signature,
+    })
+}
+
+/// Signs `fields` with `scheme` and `key`, as the `wxpay sign` command does.
+/// For `legacy-package` the charset is taken from an `input_charset` field
+/// (UTF-8 when absent).
+pub fn sign(scheme: Scheme, key: &Secret, fields: &Fields) -> Result<SignedString> {
+    match scheme {
+        Scheme::LegacyPackage => {
+            let charset = match fields.get("input_charset") {
+                None => Charset::Utf8,
+                Some(name) => Charset::from_name(name).ok_or_else(|| {
+                    Error::InvalidArgument("input_charset must be UTF-8 or GBK".into())
+                })?,
+            };
+            sign_package(fields, key, charset)
+        }
+        Scheme::LegacySha1 => sign_sha1(fields, key),
+    }
+}
+
+/// Parses a flat JSON object whose values are strings or integers (integers
+/// become their decimal text) into [`Fields`].
+pub fn fields_from_json(json: &str) -> Result<Fields> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
+        document: "params",
+        reason: e.to_string(),
+    })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(Error::InvalidArgument(
+            "params must be a JSON object of string fields".into(),
+        ));
+    };
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Ok((k, n.to_string())),
+            _ => Err(Error::InvalidArgument(format!(
+                "params field {:?} must be a string or an integer",
+                k.chars().take(40).collect::<String>()
+            ))),
+        })
+        .collect()
+}
+
+/// Compares two signatures in constant time (for equal lengths).
+pub fn signatures_match(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+fn join_pairs<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The official 2014 package example (PROTOCOL.md 1.2).
+    fn public_package_fields() -> Fields {
+        fields(&[
+            ("bank_type", "WX"),
+            ("body", "支付测试"),
+            ("fee_type", "1"),
+            ("input_charset", "UTF-8"),
+            ("notify_url", "http://weixin.qq.com"),
+            ("out_trade_no", "7240b65810859cbf2a8d9f76a638c0a3"),
+            ("partner", "1900000109"),
+            ("spbill_create_ip", "196.168.1.1"),
+            ("total_fee", "1"),
+        ])
+    }
+
+    #[test]
+    fn public_package_vector() {
+        let key = Secret::new("8934e7d15453e97507ef794cf7b0519d");
+        let signed = sign_package(&public_package_fields(), &key, Charset::Utf8).expect("signs");
+        assert_eq!(signed.signature(), "7F77B507B755B3262884291517E380F8");
+    }
+
+    #[test]
+    fn package_canonical_string_skips_empty_and_sign() {
+        let f = fields(&[
+            ("b", "2"),
+            ("a", "1"),
+            ("empty", ""),
+            ("sign", "X"),
+            ("B", "0"),
+        ]);
+        assert_eq!(package_canonical_string(&f), "B=0&a=1&b=2");
+    }
+
+    #[test]
+    fn masked_hides_the_key_only() {
+        let key = Secret::new("8934e7d15453e97507ef794cf7b0519d");
+        let signed = sign_package(&fields(&[("a", "1")]), &key, Charset::Utf8).expect("signs");
+        assert_eq!(signed.masked(), format!("a=1&key={}", "*".repeat(32)));
+        let signed =
+            sign_sha1(&fields(&[("b", "2"), ("zz", "9")]), &Secret::new("KEY")).expect("signs");
+        assert_eq!(signed.masked(), "appkey=***&b=2&zz=9");
+    }
+
+    #[test]
+    fn sha1_sorts_in_the_appkey_and_is_lower_hex() {
+        // SHA1("appid=wx1&appkey=K&noncestr=n") computed independently:
+        // printf 'appid=wx1&appkey=K&noncestr=n' | sha1sum
+        let f = fields(&[("noncestr", "n"), ("appid", "wx1")]);
+        let signed = sign_sha1(&f, &Secret::new("K")).expect("signs");
+        assert_eq!(
+            signed.signature(),
+            hex::encode(Sha1::digest(b"appid=wx1&appkey=K&noncestr=n"))
+        );
+        assert_eq!(signed.signature(), signed.signature().to_lowercase());
+        assert_eq!(signed.signature().len(), 40);
+    }
+
+    #[test]
+    fn sha1_leaves_out_signature_fields_and_rejects_appkey() {
+        let key = Secret::new("K");
+        let plain = sign_sha1(&fields(&[("a", "1")]), &key).expect("signs");
+        let with_sig = sign_sha1(
+            &fields(&[
+                ("a", "1"),
+                ("sign", "x"),
+                ("app_signature", "y"),
+                ("sign_method", "sha1"),
+            ]),
+            &key,
+        )
+        .expect("signs");
+        assert_eq!(plain.signature(), with_sig.signature());
+        assert!(sign_sha1(&fields(&[("appkey", "leak")]), &key).is_err());
+    }
+
+    #[test]
+    fn gbk_package_hashes_gbk_bytes() {
+        let mut f = public_package_fields();
+        f.insert("input_charset".into(), "GBK".into());
+        let key = Secret::new("8934e7d15453e97507ef794cf7b0519d");
+        let signed = sign_package(&f, &key, Charset::Gbk).expect("signs");
+        let mut text = package_canonical_string(&f);
+        text.push_str("&key=8934e7d15453e97507ef794cf7b0519d");
+        let gbk = Charset::Gbk.encode(&text).expect("GBK");
+        assert_ne!(gbk.as_ref(), text.as_bytes());
+        assert_eq!(signed.signature(), hex::encode_upper(Md5::digest(&gbk)));
+    }
+
+    #[test]
+    fn scheme_names_parse() {
+        for s in Scheme::ALL {
+            assert_eq!(s.as_str().parse::<Scheme>().expect("known"), s);
+        }
+        assert!("md5".parse::<Scheme>().is_err());
+    }
+
+    #[test]
+    fn fields_from_json_takes_strings_and_integers() {
+        let f = fields_from_json(r#"{"a":"x","timestamp":1399514976}"#).expect("flat");
+        assert_eq!(f["timestamp"], "1399514976");
+        assert!(fields_from_json(r#"{"a":1.5}"#).is_err());
+        assert!(fields_from_json(r#"{"a":{"b":"c"}}"#).is_err());
+        assert!(fields_from_json(r#"["a"]"#).is_err());
+        assert!(matches!(
+            fields_from_json("{"),
+            Err(Error::InvalidJson {
+                document: "params",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(signatures_match("ABC", "ABC"));
+        assert!(!signatures_match("ABC", "ABD"));
+        assert!(!signatures_match("ABC", "AB"));
+    }
+}

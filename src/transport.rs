@@ -1,0 +1,180 @@
+//! HTTP as data: a request the flow describes, a response a parser reads, and
+//! the [`Transport`] that carries one to the other.
+//!
+//! [`HttpTransport`] is the production transport: one pooled keep-alive
+//! reqwest client, rustls with the ring provider and the Mozilla root store
+//! (certificates always verified), connect and total timeouts, and a cap on
+//! response size. Tests and hosts may inject any other [`Transport`].
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// The largest response body read from the gateway; the documented ones are
+/// a few hundred bytes.
+pub const MAX_RESPONSE_BYTES: u64 = 1 << 20;
+
+/// The longest a TCP (and TLS) connection may take to open.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An HTTP method the protocol uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+}
+
+/// A request, described before it is sent.
+///
+/// The URL may carry an access_token in its query: never log it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// The full URL, query included.
+    pub url: Url,
+    /// The body (empty for `GET`).
+    pub body: Vec<u8>,
+    /// The body's `Content-Type`, if it has one.
+    pub content_type: Option<&'static str>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.url.path())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body bytes (at most [`MAX_RESPONSE_BYTES`]).
+    pub body: Vec<u8>,
+}
+
+/// Sends a request and returns the response, or a [`Error::Network`].
+///
+/// A transport returns every HTTP status as a response; judging the status
+/// is the parser's job.
+pub trait Transport: Send + Sync {
+    /// Sends `request` and reads the whole response.
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse>;
+}
+
+impl<T: Transport + ?Sized> Transport for Arc<T> {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+        (**self).send(request)
+    }
+}
+
+/// The production transport: a pooled, keep-alive HTTPS client.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::blocking::Client,
+}
+
+impl HttpTransport {
+    /// A transport whose every exchange, connect to last body byte, ends within `timeout`.
+    pub fn new(timeout: Duration) -> Result<HttpTransport> {
+        let client = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("libwxpay/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| {
+                Error::config(
+                    "timeout_ms",
+                    format!("cannot build the HTTP client: {}", e.without_url()),
+                )
+            })?;
+        Ok(HttpTransport { client })
+    }
+}
+
+/// rustls with ring and the Mozilla roots, without touching the process-wide
+/// default provider (the host may have chosen its own).
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::config("api_base", format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+        let builder = match request.method {
+            Method::Get => self.client.get(request.url.clone()),
+            Method::Post => {
+                let b = self
+                    .client
+                    .post(request.url.clone())
+                    .body(request.body.clone());
+                match request.content_type {
+                    Some(ct) => b.header(reqwest::header::CONTENT_TYPE, ct),
+                    None => b,
+                }
+            }
+        };
+        let response = builder.send().map_err(network_error)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        response
+            .take(MAX_RESPONSE_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| Error::Network {
+                timeout: e.kind() == std::io::ErrorKind::TimedOut
+                    || e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                        .is_some_and(reqwest::Error::is_timeout),
+                message: format!("reading the response body failed: {}", e.kind()),
+            })?;
+        if body.len() as u64 > MAX_RESPONSE_BYTES {
+            return Err(Error::MalformedResponse(format!(
+                "response body larger than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        Ok(HttpResponse { status, body })
+    }
+}
+
+/// A reqwest error as a network error, without the URL (it carries the token).
+fn network_error(err: reqwest::Error) -> Error {
+    let timeout = err.is_timeout();
+    let what = if timeout {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut message = what.to_owned();
+    let mut source = std::error::Error::source(&err);
+    // The chain names the cause (refused, reset, DNS) but never the URL.
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Error::Network { timeout, message }
+}
