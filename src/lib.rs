@@ -38,6 +38,8 @@ pub mod money;
 pub mod nonce;
 pub mod order;
 pub mod package;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod secret;
 pub mod sign;
 pub mod token;

@@ -1,0 +1,222 @@
+//! The `wxpay` command line: run the APP-payment flow (against the embedded
+//! sandbox when no merchant config is given), run the sandbox on its own, and
+//! compute signatures for debugging a "signature mismatch".
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wxpay::sandbox::{Sandbox, SandboxConfig};
+use wxpay::sign::{fields_from_json, sign, Scheme};
+use wxpay::{Client, Config, Error, Fen, Order, Secret};
+
+/// The port `wxpay sandbox` listens on unless told otherwise.
+const DEFAULT_SANDBOX_PORT: u16 = 12580;
+
+#[derive(Parser)]
+#[command(
+    name = "wxpay",
+    version,
+    about = "WeChat Pay APP payments: run the flow, run a local sandbox gateway, debug signatures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole flow for one order and print the app's parameters as JSON.
+    ///
+    /// Without --config, a sandbox gateway is started in-process with the
+    /// public example merchant and the flow runs against it.
+    Pay(PayArgs),
+    /// Run the sandbox gateway until stopped; the first line of output is its address.
+    Sandbox(SandboxArgs),
+    /// Sign a flat JSON object of fields read from standard input.
+    Sign(SignArgs),
+}
+
+#[derive(Args)]
+struct PayArgs {
+    /// The merchant's trade number (1 to 32 of A-Z a-z 0-9 _ - | * @).
+    #[arg(long)]
+    out_trade_no: String,
+    /// The amount in yuan, as a decimal with at most two decimals (e.g. 19.99).
+    #[arg(long)]
+    amount: String,
+    /// The product description.
+    #[arg(long)]
+    body: String,
+    /// The paying phone's IPv4 address.
+    #[arg(long)]
+    client_ip: String,
+    /// Data echoed back in the payment notification.
+    #[arg(long)]
+    attach: Option<String>,
+    /// Minutes the order stays payable (5 to 10080; default 20).
+    #[arg(long)]
+    expire_minutes: Option<u32>,
+    /// The merchant configuration (JSON). Without it, an embedded sandbox is used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides the config's api_base (e.g. a `wxpay sandbox` elsewhere).
+    #[arg(long)]
+    api_base: Option<String>,
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_SANDBOX_PORT)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// The merchant account to serve (the same JSON as a client config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// The signature scheme.
+    scheme: SchemeArg,
+    /// The key: the partner key for legacy-package, the app key for legacy-sha1.
+    #[arg(long, conflicts_with = "key_env", required_unless_present = "key_env")]
+    key: Option<String>,
+    /// Read the key from this environment variable instead (keeps it out of `ps`).
+    #[arg(long)]
+    key_env: Option<String>,
+    /// Also print the canonical string that was hashed, with the key masked.
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemeArg {
+    /// MD5 of the order package, keyed with the partner key (upper-case hex).
+    LegacyPackage,
+    /// SHA1 of app_signature / the app's sign, keyed with the app key (lower-case hex).
+    LegacySha1,
+}
+
+impl From<SchemeArg> for Scheme {
+    fn from(arg: SchemeArg) -> Scheme {
+        match arg {
+            SchemeArg::LegacyPackage => Scheme::LegacyPackage,
+            SchemeArg::LegacySha1 => Scheme::LegacySha1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pay(args) => pay(args),
+        Command::Sandbox(args) => sandbox(args),
+        Command::Sign(args) => sign_stdin(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wxpay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pay(args: PayArgs) -> Result<(), String> {
+    let total_fee = Fen::from_yuan_str(&args.amount).map_err(|e| format!("--amount {e}"))?;
+    let mut order =
+        Order::new(&args.out_trade_no, total_fee, &args.body, &args.client_ip).map_err(describe)?;
+    if let Some(attach) = &args.attach {
+        order = order.with_attach(attach).map_err(describe)?;
+    }
+    if let Some(minutes) = args.expire_minutes {
+        order = order.with_expire_minutes(minutes).map_err(describe)?;
+    }
+
+    // Keep the embedded sandbox alive until the flow is done.
+    let mut _embedded = None;
+    let mut config = match &args.config {
+        Some(path) => Config::from_json(&read_file(path)?).map_err(describe)?,
+        // A sandbox elsewhere (`wxpay sandbox`) with the default account.
+        None if args.api_base.is_some() => SandboxConfig::default()
+            .client_config_for(args.api_base.as_deref().unwrap_or_default())
+            .map_err(describe)?,
+        None => {
+            let sandbox = Sandbox::start(SandboxConfig::default())
+                .map_err(|e| format!("cannot start the embedded sandbox: {e}"))?;
+            eprintln!(
+                "wxpay: no --config given: running against an embedded sandbox at {}",
+                sandbox.base_url()
+            );
+            let config = sandbox.client_config();
+            _embedded = Some(sandbox);
+            config
+        }
+    };
+    if let Some(api_base) = args.api_base {
+        config.api_base = api_base;
+    }
+    let client = Client::new(config).map_err(describe)?;
+    let params = client.build_pay_params(&order).map_err(describe)?;
+    let json = serde_json::to_string_pretty(&params).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
+fn sandbox(args: SandboxArgs) -> Result<(), String> {
+    let config = match &args.config {
+        Some(path) => SandboxConfig::from_json(&read_file(path)?).map_err(describe)?,
+        None => SandboxConfig::default(),
+    };
+    let sandbox = Sandbox::bind(config, SocketAddr::new(args.host, args.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    // The first line of standard output is the address, for scripts.
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", sandbox.base_url()).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    drop(out);
+    eprintln!(
+        "wxpay sandbox: serving appid {} / partner {}; client config at {}/sandbox/config; Ctrl-C stops",
+        sandbox.client_config().appid,
+        sandbox.client_config().partner_id,
+        sandbox.base_url()
+    );
+    sandbox.join();
+    Ok(())
+}
+
+fn sign_stdin(args: SignArgs) -> Result<(), String> {
+    let key = match (&args.key, &args.key_env) {
+        (Some(key), _) => Secret::new(key.as_str()),
+        (None, Some(var)) => Secret::new(
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
+        ),
+        (None, None) => return Err("give --key or --key-env".into()),
+    };
+    let mut input = String::new();
+    io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let fields = fields_from_json(&input).map_err(describe)?;
+    let signed = sign(args.scheme.into(), &key, &fields).map_err(describe)?;
+    if args.explain {
+        println!("canonical string: {}", signed.masked());
+    }
+    println!("{}", signed.signature());
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The error as one line, with the gateway's code when there is one.
+fn describe(err: Error) -> String {
+    format!("{} ({})", err, err.kind())
+}

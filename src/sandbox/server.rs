@@ -1,0 +1,145 @@
+//! The sandbox's HTTP face: axum routes for the gateway calls and for the
+//! `/sandbox/*` control endpoints that out-of-process tests use.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::faults::{Endpoint, FaultAction, FaultRule};
+use super::gateway::Reply;
+use super::Shared;
+
+/// The body of a malformed answer: JSON cut off in the middle.
+const MALFORMED_BODY: &str = r#"{"prepayid":"1101000000140429eb40"#;
+
+/// The routes of the sandbox.
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/cgi-bin/token", get(token))
+        .route("/pay/genprepay", post(genprepay))
+        .route("/sandbox/stats", get(stats))
+        .route("/sandbox/orders", get(orders))
+        .route("/sandbox/config", get(client_config))
+        .route("/sandbox/faults", post(push_fault))
+        .route("/sandbox/delay", post(set_delay))
+        .route("/sandbox/expire-token", post(expire_token))
+        .route("/sandbox/reset", post(reset))
+        .route("/sandbox/notify", post(notify_sink).get(notify_sink))
+        .with_state(shared)
+}
+
+async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    if let Some(faulty) = apply_faults(&shared, Endpoint::Token).await {
+        return faulty;
+    }
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let now = shared.clock.now_unix();
+    json_reply(shared.gateway().issue_token(&pairs, now))
+}
+
+async fn genprepay(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if let Some(faulty) = apply_faults(&shared, Endpoint::Genprepay).await {
+        return faulty;
+    }
+    let token = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned());
+    let now = shared.clock.now_unix();
+    json_reply(shared.gateway().genprepay(token.as_deref(), &body, now))
+}
+
+/// Counts the call, waits any delay, and answers a faulty response if a
+/// fault is armed for this call.
+async fn apply_faults(shared: &Shared, call: Endpoint) -> Option<Response> {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let (delay, action) = {
+        let mut faults = shared.faults();
+        (faults.delay, faults.take(call))
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match action? {
+        FaultAction::DelayMs(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        FaultAction::Status(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(status.into_response())
+        }
+        FaultAction::MalformedJson => Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                MALFORMED_BODY,
+            )
+                .into_response(),
+        ),
+        FaultAction::Errcode { errcode, errmsg } => {
+            Some(Json(json!({ "errcode": errcode, "errmsg": errmsg })).into_response())
+        }
+    }
+}
+
+fn json_reply(reply: Reply) -> Response {
+    Json(reply.0).into_response()
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.stats()).into_response()
+}
+
+async fn orders(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.gateway().orders().to_vec()).into_response()
+}
+
+async fn client_config(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.client_config_json()).into_response()
+}
+
+async fn push_fault(State(shared): State<Arc<Shared>>, Json(rule): Json<FaultRule>) -> Response {
+    shared.faults().push(rule);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct DelayBody {
+    ms: u64,
+}
+
+async fn set_delay(State(shared): State<Arc<Shared>>, Json(body): Json<DelayBody>) -> Response {
+    shared.faults().delay = Duration::from_millis(body.ms);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn expire_token(State(shared): State<Arc<Shared>>) -> Response {
+    shared.gateway().expire_token();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.faults().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The default `notify_url` of sandbox configs: accepts anything, says `success`.
+async fn notify_sink() -> &'static str {
+    "success"
+}

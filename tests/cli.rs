@@ -1,0 +1,242 @@
+//! The `wxpay` command line as a user runs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+fn wxpay() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wxpay"))
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = wxpay()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wxpay runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wxpay exits")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const PAY: [&str; 9] = [
+    "pay",
+    "--out-trade-no",
+    "A1001",
+    "--amount",
+    "19.99",
+    "--body",
+    "支付测试",
+    "--client-ip",
+    "196.168.1.1",
+];
+
+#[test]
+fn pay_runs_against_the_embedded_sandbox() {
+    let output = run(&PAY, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let params: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(params["appid"], "wxd930ea5d5a258f4f");
+    assert_eq!(params["partnerid"], "1900000109");
+    assert_eq!(params["package"], "Sign=WXPay");
+    assert_eq!(params["total_fee"], 1999);
+    assert_eq!(params["out_trade_no"], "A1001");
+    assert_eq!(params["sign"].as_str().map(str::len), Some(40));
+    assert_eq!(params["timestamp"].as_str().map(str::len), Some(10));
+    assert!(params["prepayid"].as_str().is_some_and(|p| !p.is_empty()));
+}
+
+#[test]
+fn pay_reports_bad_input_on_stderr_with_a_failure_status() {
+    for (flag, value, needle) in [
+        ("--amount", "0.001", "--amount"),
+        ("--amount", "1e2", "--amount"),
+        ("--amount", "0", "--amount"),
+        ("--client-ip", "::1", "client_ip"),
+        ("--out-trade-no", "has space", "out_trade_no"),
+    ] {
+        let mut args = PAY.to_vec();
+        let i = args.iter().position(|a| *a == flag).expect("flag") + 1;
+        args[i] = value;
+        let output = run(&args, "");
+        assert!(!output.status.success(), "{flag} {value}");
+        assert!(stdout(&output).is_empty());
+        assert!(
+            stderr(&output).contains(needle),
+            "{flag} {value}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn pay_reads_a_config_file() {
+    let dir = std::env::temp_dir().join(format!("wxpay-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bad.json");
+    std::fs::write(&path, r#"{"appid":"wx1","app_secret":"s","app_key":"k","partner_id":"1","partner_key":"p","notify_url":"https://x.example/n","api_base":"http://api.weixin.qq.com"}"#).expect("write");
+    let mut args = PAY.to_vec();
+    args.extend(["--config", path.to_str().expect("utf-8 path")]);
+    let output = run(&args, "");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("api_base"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sign_legacy_package_reproduces_the_public_vector() {
+    let fields = r#"{"bank_type":"WX","body":"支付测试","fee_type":"1","input_charset":"UTF-8",
+        "notify_url":"http://weixin.qq.com","out_trade_no":"7240b65810859cbf2a8d9f76a638c0a3",
+        "partner":"1900000109","spbill_create_ip":"196.168.1.1","total_fee":"1"}"#;
+    let output = run(
+        &[
+            "sign",
+            "legacy-package",
+            "--key",
+            "8934e7d15453e97507ef794cf7b0519d",
+        ],
+        fields,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "7F77B507B755B3262884291517E380F8");
+
+    let output = run(
+        &[
+            "sign",
+            "legacy-package",
+            "--key",
+            "8934e7d15453e97507ef794cf7b0519d",
+            "--explain",
+        ],
+        fields,
+    );
+    let text = stdout(&output);
+    assert!(!text.contains("8934e7d15453e97507ef794cf7b0519d"), "{text}");
+    assert!(text.contains(&format!("&key={}", "*".repeat(32))), "{text}");
+    assert!(
+        text.contains("bank_type=WX&body=支付测试&fee_type=1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sign_legacy_sha1_masks_the_app_key() {
+    let output = wxpay()
+        .args([
+            "sign",
+            "legacy-sha1",
+            "--key-env",
+            "WXPAY_TEST_KEY",
+            "--explain",
+        ])
+        .env("WXPAY_TEST_KEY", "SECRETKEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(br#"{"noncestr":"n","appid":"wx1","timestamp":1399514976}"#)?;
+            child.wait_with_output()
+        })
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains("SECRETKEY"), "{text}");
+    assert!(
+        text.contains("appid=wx1&appkey=*********&noncestr=n&timestamp=1399514976"),
+        "{text}"
+    );
+    let sign = text.lines().last().expect("signature line");
+    assert_eq!(sign.len(), 40);
+}
+
+#[test]
+fn sign_rejects_non_flat_input() {
+    let output = run(&["sign", "legacy-sha1", "--key", "k"], r#"{"a":{"b":1}}"#);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("\"a\""), "{}", stderr(&output));
+}
+
+/// A `wxpay sandbox` process, killed when dropped.
+struct SandboxProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sandbox_process() -> SandboxProcess {
+    let mut child = wxpay()
+        .args(["sandbox", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    SandboxProcess {
+        child,
+        base_url: line.trim().to_owned(),
+    }
+}
+
+#[test]
+fn the_sandbox_command_serves_other_processes() {
+    let sandbox = sandbox_process();
+    assert!(
+        sandbox.base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        sandbox.base_url
+    );
+    let mut args = PAY.to_vec();
+    args.extend(["--api-base", &sandbox.base_url]);
+    for no in ["P1", "P2"] {
+        args[2] = no;
+        let output = run(&args, "");
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    // Each `wxpay pay` is its own process with its own token cache.
+    let stats = http_get(&format!("{}/sandbox/stats", sandbox.base_url));
+    assert_eq!(stats["orders"], 2, "{stats}");
+    assert_eq!(stats["token_fetches"], 2, "{stats}");
+    let config = http_get(&format!("{}/sandbox/config", sandbox.base_url));
+    assert_eq!(config["api_base"], sandbox.base_url.as_str());
+}
+
+fn http_get(url: &str) -> serde_json::Value {
+    use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+    let transport = HttpTransport::new(std::time::Duration::from_secs(5)).expect("transport");
+    let response = transport
+        .send(&HttpRequest {
+            method: Method::Get,
+            url: url.parse().expect("url"),
+            body: Vec::new(),
+            content_type: None,
+        })
+        .expect("GET");
+    serde_json::from_slice(&response.body).expect("JSON")
+}
