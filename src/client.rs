@@ -20,7 +20,7 @@ use crate::gateway::{
 };
 use crate::nonce::{NonceSource, RandomNonce};
 use crate::order::Order;
-use crate::token::{AccessToken, MemoryTokenStore, TokenStore};
+use crate::token::{self, AccessToken, TokenStore};
 use crate::transport::{HttpTransport, Transport};
 
 /// A WeChat Pay client for one merchant configuration.
@@ -58,7 +58,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Keeps the access_token in `store` instead of in this client's memory.
+    /// Keeps the access_token in `store` instead of where the configuration's
+    /// `token_store` says.
     pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.tokens = Some(store);
         self
@@ -87,9 +88,10 @@ impl ClientBuilder {
         Ok(Client {
             api_base,
             transport,
-            tokens: self
-                .tokens
-                .unwrap_or_else(|| Arc::new(MemoryTokenStore::new())),
+            tokens: match self.tokens {
+                Some(store) => store,
+                None => token::store_for(&self.config)?,
+            },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             nonces: self.nonces.unwrap_or_else(|| Arc::new(RandomNonce)),
             config: self.config,
@@ -98,8 +100,8 @@ impl ClientBuilder {
 }
 
 impl Client {
-    /// A client with the production transport, clock, nonces and an
-    /// in-process token cache.
+    /// A client with the production transport, clock and nonces, and the
+    /// token store the configuration names (in-process by default).
     pub fn new(config: Config) -> Result<Client> {
         Client::builder(config).build()
     }

@@ -46,9 +46,28 @@ pub struct Config {
     /// The charset the package is hashed and percent-encoded in.
     #[serde(default)]
     pub input_charset: Charset,
-    /// The total timeout of one HTTP exchange, in milliseconds.
+    /// The total timeout of one HTTP exchange, in milliseconds (also the
+    /// bound on each exchange with a shared token store).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Where the access_token lives: `memory` (the default: in this client)
+    /// or `redis://HOST:PORT/DB` (shared by every process of the merchant;
+    /// needs the `redis` cargo feature).
+    #[serde(default)]
+    pub token_store: Option<String>,
+    /// When the shared token store cannot be reached, keep working with this
+    /// process's own token and log a warning, instead of failing the call.
+    #[serde(default)]
+    pub token_store_fallback: bool,
+}
+
+/// Where a client keeps its access_token, as the configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenStoreSetting {
+    /// In the client's memory.
+    Memory,
+    /// In Redis at this URL.
+    Redis(String),
 }
 
 fn default_api_base() -> String {
@@ -95,6 +114,7 @@ impl Config {
             return Err(Error::config("notify_url", "must be an http or https URL"));
         }
         self.api_base_url()?;
+        self.token_store_setting()?;
         if self.timeout_ms == 0 || self.timeout_ms > 300_000 {
             return Err(Error::config(
                 "timeout_ms",
@@ -126,6 +146,29 @@ impl Config {
                 "plain http is allowed only for loopback hosts (127.0.0.0/8, localhost, [::1]); use https",
             )),
             _ => Err(Error::config("api_base", "must be an https URL")),
+        }
+    }
+
+    /// The parsed `token_store`.
+    pub fn token_store_setting(&self) -> Result<TokenStoreSetting> {
+        match self.token_store.as_deref() {
+            None | Some("memory") => Ok(TokenStoreSetting::Memory),
+            Some(url) if url.starts_with("redis://") => {
+                Url::parse(url)
+                    .map_err(|e| Error::config("token_store", format!("is not a URL ({e})")))?;
+                if cfg!(feature = "redis") {
+                    Ok(TokenStoreSetting::Redis(url.to_owned()))
+                } else {
+                    Err(Error::config(
+                        "token_store",
+                        "this build of libwxpay has no Redis support (cargo feature `redis`)",
+                    ))
+                }
+            }
+            Some(_) => Err(Error::config(
+                "token_store",
+                "must be \"memory\" or a redis://HOST:PORT/DB URL",
+            )),
         }
     }
 
@@ -164,7 +207,24 @@ impl fmt::Debug for Config {
             .field("api_base", &self.api_base)
             .field("input_charset", &self.input_charset)
             .field("timeout_ms", &self.timeout_ms)
+            .field(
+                "token_store",
+                &self.token_store.as_deref().map(redact_url_password),
+            )
+            .field("token_store_fallback", &self.token_store_fallback)
             .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `[redacted]`.
+fn redact_url_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "[unparsable URL]".to_owned(),
     }
 }
 
@@ -238,6 +298,31 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn token_store_settings() {
+        let with = |store: &str| {
+            let text =
+                json("https://x.example").replace('}', &format!(r#","token_store":{store}}}"#));
+            Config::from_json(&text)
+        };
+        assert_eq!(
+            with(r#""memory""#)
+                .and_then(|c| c.token_store_setting())
+                .ok(),
+            Some(TokenStoreSetting::Memory)
+        );
+        assert!(with(r#""memcached://x""#).is_err());
+        let redis = with(r#""redis://:SECRET-R@127.0.0.1:6379/0""#);
+        if cfg!(feature = "redis") {
+            let config = redis.expect("valid with the redis feature");
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("127.0.0.1:6379"), "{shown}");
+        } else {
+            assert!(redis.is_err());
+        }
     }
 
     #[test]

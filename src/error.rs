@@ -74,6 +74,10 @@ pub enum Error {
     /// The gateway answered 200 with a body that is not the documented shape.
     #[error("malformed gateway response: {0}")]
     MalformedResponse(String),
+
+    /// The shared access_token store (Redis) could not be used.
+    #[error("token store error: {0}")]
+    TokenStore(String),
 }
 
 /// The stable category of an [`Error`], for hosts that switch on kinds.
@@ -96,6 +100,8 @@ pub enum ErrorKind {
     Gateway,
     /// See [`Error::MalformedResponse`].
     MalformedResponse,
+    /// See [`Error::TokenStore`].
+    TokenStore,
 }
 
 impl ErrorKind {
@@ -110,6 +116,7 @@ impl ErrorKind {
             ErrorKind::HttpStatus => "http_status",
             ErrorKind::Gateway => "gateway",
             ErrorKind::MalformedResponse => "malformed_response",
+            ErrorKind::TokenStore => "token_store",
         }
     }
 }
@@ -132,6 +139,7 @@ impl Error {
             Error::HttpStatus { .. } => ErrorKind::HttpStatus,
             Error::Gateway { .. } => ErrorKind::Gateway,
             Error::MalformedResponse(_) => ErrorKind::MalformedResponse,
+            Error::TokenStore(_) => ErrorKind::TokenStore,
         }
     }
 
@@ -152,10 +160,11 @@ impl Error {
     }
 
     /// True when the same call may succeed if made again later unchanged
-    /// (network trouble, 5xx, 429, or the gateway's "system busy" `-1`).
+    /// (network or token-store trouble, 5xx, 429, or the gateway's "system
+    /// busy" `-1`).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Network { .. } => true,
+            Error::Network { .. } | Error::TokenStore(_) => true,
             Error::HttpStatus { status } => *status >= 500 || *status == 429,
             Error::Gateway { errcode, .. } => *errcode == -1,
             _ => false,

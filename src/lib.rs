@@ -43,6 +43,8 @@ pub mod sandbox;
 pub mod secret;
 pub mod sign;
 pub mod token;
+#[cfg(feature = "redis")]
+pub mod token_redis;
 pub mod transport;
 
 pub use charset::Charset;

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::config::{Config, TokenStoreSetting};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -13,6 +14,32 @@ use crate::secret::Secret;
 /// of its lifetime for short-lived tokens.
 pub fn refresh_margin(expires_in: u64) -> u64 {
     (expires_in / 5).min(300)
+}
+
+/// The store a configuration asks for: in memory, or Redis (with an
+/// in-process fallback when `token_store_fallback` is set).
+pub fn store_for(config: &Config) -> Result<Arc<dyn TokenStore>> {
+    match config.token_store_setting()? {
+        TokenStoreSetting::Memory => Ok(Arc::new(MemoryTokenStore::new())),
+        #[cfg(feature = "redis")]
+        TokenStoreSetting::Redis(url) => {
+            use crate::token_redis::{FallbackTokenStore, RedisTokenStore};
+            // A fetch is one HTTP exchange bounded by the timeout; a lock
+            // outliving that by a margin can only belong to a dead holder.
+            let lock_ttl = config.timeout() + std::time::Duration::from_secs(2);
+            let redis = RedisTokenStore::new(&url, &config.appid, config.timeout(), lock_ttl)?;
+            if config.token_store_fallback {
+                Ok(Arc::new(FallbackTokenStore::new(redis)))
+            } else {
+                Ok(Arc::new(redis))
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        TokenStoreSetting::Redis(_) => Err(Error::config(
+            "token_store",
+            "this build of libwxpay has no Redis support (cargo feature `redis`)",
+        )),
+    }
 }
 
 /// An access_token and the times that govern its use.
@@ -29,6 +56,15 @@ impl AccessToken {
         AccessToken {
             value: Arc::new(value),
             refresh_after: now.saturating_add(expires_in - refresh_margin(expires_in)),
+        }
+    }
+
+    /// A token that is due for refresh at Unix time `refresh_after` (for
+    /// stores that keep the due time rather than the lifetime).
+    pub fn due_at(value: Secret, refresh_after: u64) -> AccessToken {
+        AccessToken {
+            value: Arc::new(value),
+            refresh_after,
         }
     }
 

@@ -2,12 +2,17 @@
 //! sandbox when no merchant config is given), run the sandbox on its own, and
 //! compute signatures for debugging a "signature mismatch".
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wxpay::nonce::{NonceSource, RandomNonce};
 use wxpay::sandbox::{Sandbox, SandboxConfig};
 use wxpay::sign::{fields_from_json, sign, Scheme};
 use wxpay::{Client, Config, Error, Fen, Order, Secret};
@@ -37,6 +42,9 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Sign a flat JSON object of fields read from standard input.
     Sign(SignArgs),
+    /// Run many orders through one client from several threads and print a
+    /// JSON summary (outcomes, throughput, latency percentiles).
+    Load(LoadArgs),
 }
 
 #[derive(Args)]
@@ -59,12 +67,37 @@ struct PayArgs {
     /// Minutes the order stays payable (5 to 10080; default 20).
     #[arg(long)]
     expire_minutes: Option<u32>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+/// Which gateway and merchant a command talks to.
+#[derive(Args)]
+struct GatewayArgs {
     /// The merchant configuration (JSON). Without it, an embedded sandbox is used.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Overrides the config's api_base (e.g. a `wxpay sandbox` elsewhere).
     #[arg(long)]
     api_base: Option<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// How many orders to run.
+    #[arg(long, default_value_t = 1000)]
+    orders: u32,
+    /// How many threads share the one client.
+    #[arg(long, default_value_t = 8)]
+    threads: u32,
+    /// The amount of each order, in yuan.
+    #[arg(long, default_value = "0.01")]
+    amount: String,
+    /// The out_trade_no prefix (default: random), followed by the order's index.
+    #[arg(long)]
+    prefix: Option<String>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
 }
 
 #[derive(Args)]
@@ -118,6 +151,7 @@ fn main() -> ExitCode {
         Command::Pay(args) => pay(args),
         Command::Sandbox(args) => sandbox(args),
         Command::Sign(args) => sign_stdin(args),
+        Command::Load(args) => load(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,34 +173,125 @@ fn pay(args: PayArgs) -> Result<(), String> {
         order = order.with_expire_minutes(minutes).map_err(describe)?;
     }
 
-    // Keep the embedded sandbox alive until the flow is done.
-    let mut _embedded = None;
-    let mut config = match &args.config {
-        Some(path) => Config::from_json(&read_file(path)?).map_err(describe)?,
-        // A sandbox elsewhere (`wxpay sandbox`) with the default account.
-        None if args.api_base.is_some() => SandboxConfig::default()
-            .client_config_for(args.api_base.as_deref().unwrap_or_default())
-            .map_err(describe)?,
-        None => {
-            let sandbox = Sandbox::start(SandboxConfig::default())
-                .map_err(|e| format!("cannot start the embedded sandbox: {e}"))?;
-            eprintln!(
-                "wxpay: no --config given: running against an embedded sandbox at {}",
-                sandbox.base_url()
-            );
-            let config = sandbox.client_config();
-            _embedded = Some(sandbox);
-            config
-        }
-    };
-    if let Some(api_base) = args.api_base {
-        config.api_base = api_base;
-    }
+    let (config, _embedded) = args.gateway.resolve()?;
     let client = Client::new(config).map_err(describe)?;
     let params = client.build_pay_params(&order).map_err(describe)?;
     let json = serde_json::to_string_pretty(&params).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())
+}
+
+impl GatewayArgs {
+    /// The client configuration, and the embedded sandbox to keep alive when
+    /// no configuration was given.
+    fn resolve(&self) -> Result<(Config, Option<Sandbox>), String> {
+        let (mut config, embedded) = match &self.config {
+            Some(path) => (
+                Config::from_json(&read_file(path)?).map_err(describe)?,
+                None,
+            ),
+            // A sandbox elsewhere (`wxpay sandbox`) with the default account.
+            None if self.api_base.is_some() => (
+                SandboxConfig::default()
+                    .client_config_for(self.api_base.as_deref().unwrap_or_default())
+                    .map_err(describe)?,
+                None,
+            ),
+            None => {
+                let sandbox = Sandbox::start(SandboxConfig::default())
+                    .map_err(|e| format!("cannot start the embedded sandbox: {e}"))?;
+                eprintln!(
+                    "wxpay: no --config given: running against an embedded sandbox at {}",
+                    sandbox.base_url()
+                );
+                (sandbox.client_config(), Some(sandbox))
+            }
+        };
+        if let Some(api_base) = &self.api_base {
+            config.api_base = api_base.clone();
+        }
+        Ok((config, embedded))
+    }
+}
+
+fn load(args: LoadArgs) -> Result<(), String> {
+    let amount = Fen::from_yuan_str(&args.amount).map_err(|e| format!("--amount {e}"))?;
+    let threads = args.threads.clamp(1, 256);
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("L{}", &RandomNonce.nonce()[..8]));
+    let (config, _embedded) = args.gateway.resolve()?;
+    let client = Client::new(config).map_err(describe)?;
+    let next = AtomicU32::new(0);
+    let started = Instant::now();
+    let outcomes: Vec<(Duration, Result<(), Error>)> = thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= args.orders {
+                            break mine;
+                        }
+                        let t = Instant::now();
+                        let result =
+                            Order::new(&format!("{prefix}{i}"), amount, "wxpay load", "127.0.0.1")
+                                .and_then(|order| client.build_pay_params(&order))
+                                .map(|_| ());
+                        mine.push((t.elapsed(), result));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut latencies: Vec<u128> = outcomes.iter().map(|(d, _)| d.as_micros()).collect();
+    latencies.sort_unstable();
+    let percentile = |p: usize| -> u128 {
+        if latencies.is_empty() {
+            0
+        } else {
+            latencies[(latencies.len() * p / 100).min(latencies.len() - 1)]
+        }
+    };
+    let mut errors: BTreeMap<String, u32> = BTreeMap::new();
+    for (_, result) in &outcomes {
+        if let Err(e) = result {
+            let key = match e.errcode() {
+                Some(code) => format!("{}:{code}", e.kind()),
+                None => e.kind().to_string(),
+            };
+            *errors.entry(key).or_default() += 1;
+        }
+    }
+    let ok = outcomes.iter().filter(|(_, r)| r.is_ok()).count();
+    let elapsed_us = elapsed.as_micros().max(1);
+    let summary = serde_json::json!({
+        "orders": outcomes.len(),
+        "ok": ok,
+        "failed": outcomes.len() - ok,
+        "errors": errors,
+        "threads": threads,
+        "elapsed_ms": elapsed.as_millis(),
+        "orders_per_sec": outcomes.len() as u128 * 1_000_000 / elapsed_us,
+        "latency_us": { "p50": percentile(50), "p99": percentile(99), "max": latencies.last().copied().unwrap_or(0) },
+    });
+    println!("{summary}");
+    if ok == outcomes.len() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} orders failed",
+            outcomes.len() - ok,
+            outcomes.len()
+        ))
+    }
 }
 
 fn sandbox(args: SandboxArgs) -> Result<(), String> {
