@@ -34,10 +34,13 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod gateway;
+pub mod merchant;
 pub mod money;
 pub mod nonce;
+pub mod notify;
 pub mod order;
 pub mod package;
+pub mod req_info;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
@@ -46,6 +49,7 @@ pub mod token;
 #[cfg(feature = "redis")]
 pub mod token_redis;
 pub mod transport;
+pub mod xml;
 
 pub use charset::Charset;
 pub use client::{Client, ClientBuilder};

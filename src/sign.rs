@@ -1,6 +1,7 @@
-//! Canonical strings and the signature schemes of the 2014 APP flow.
+//! Canonical strings and the signature schemes of the 2014 APP flow and of
+//! API v2.
 //!
-//! Two schemes exist (PROTOCOL.md 1.2 and 1.3):
+//! The 2014 flow has two schemes (PROTOCOL.md 1.2 and 1.3):
 //!
 //! - **legacy-package**: MD5 over the sorted `key=value` pairs with non-empty
 //!   values (excluding `sign`), `&key=PARTNER_KEY` appended, hashed in the
@@ -9,6 +10,11 @@
 //!   fields plus `appkey=APP_KEY`; lower-case hex. The signature fields
 //!   themselves (`sign`, `app_signature`, `sign_method`) are never part of the
 //!   string, and the `appkey` field is never accepted from the caller.
+//!
+//! API v2 (PROTOCOL.md 4) signs requests, responses and notifications alike:
+//! the package's canonical string with `&key=API_KEY` appended, then
+//! **v2-md5** (MD5) or **v2-hmac-sha256** (HMAC-SHA256 keyed with the API
+//! key), upper-case hex.
 //!
 //! Keys are sorted by byte order (a `BTreeMap<String, _>` iterates that way);
 //! values go into the string raw, not percent-encoded. Everything here is pure.
@@ -42,17 +48,50 @@ pub enum Scheme {
     LegacyPackage,
     /// The SHA1 `app_signature` / app `sign` (lower-case hex) keyed with the app key.
     LegacySha1,
+    /// API v2 MD5 (upper-case hex) keyed with the API key.
+    V2Md5,
+    /// API v2 HMAC-SHA256 (upper-case hex) keyed with the API key.
+    V2HmacSha256,
 }
 
 impl Scheme {
     /// Every scheme, in the order they are documented.
-    pub const ALL: [Scheme; 2] = [Scheme::LegacyPackage, Scheme::LegacySha1];
+    pub const ALL: [Scheme; 4] = [
+        Scheme::LegacyPackage,
+        Scheme::LegacySha1,
+        Scheme::V2Md5,
+        Scheme::V2HmacSha256,
+    ];
 
     /// The scheme's name as the CLI and the bindings spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::LegacyPackage => "legacy-package",
             Scheme::LegacySha1 => "legacy-sha1",
+            Scheme::V2Md5 => "v2-md5",
+            Scheme::V2HmacSha256 => "v2-hmac-sha256",
+        }
+    }
+}
+
+/// The signature type of an API v2 merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum SignType {
+    /// `MD5` (the default; not sent as `sign_type`).
+    #[default]
+    #[serde(rename = "MD5")]
+    Md5,
+    /// `HMAC-SHA256` (sent as `sign_type`).
+    #[serde(rename = "HMAC-SHA256")]
+    HmacSha256,
+}
+
+impl SignType {
+    /// The name the protocol uses (`MD5`, `HMAC-SHA256`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignType::Md5 => "MD5",
+            SignType::HmacSha256 => "HMAC-SHA256",
         }
     }
 }
@@ -199,6 +238,27 @@ pub fn sign_sha1(fields: &Fields, app_key: &Secret) -> Result<SignedString> {
     })
 }
 
+/// Signs API v2 fields: the canonical string (non-empty values, `sign` left
+/// out) with `&key=API_KEY` appended, MD5 or HMAC-SHA256; upper-case hex.
+pub fn sign_v2(fields: &Fields, api_key: &Secret, sign_type: SignType) -> SignedString {
+    let mut canonical = package_canonical_string(fields);
+    canonical.push_str("&key=");
+    let key_start = canonical.len();
+    canonical.push_str(api_key.expose());
+    let signature = match sign_type {
+        SignType::Md5 => hex::encode_upper(Md5::digest(canonical.as_bytes())),
+        SignType::HmacSha256 => {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, api_key.expose().as_bytes());
+            hex::encode_upper(ring::hmac::sign(&key, canonical.as_bytes()).as_ref())
+        }
+    };
+    SignedString {
+        key_range: key_start..canonical.len(),
+        canonical: Secret::new(canonical),
+        signature,
+    }
+}
+
 /// Signs `fields` with `scheme` and `key`, as the `wxpay sign` command does.
 /// For `legacy-package` the charset is taken from an `input_charset` field
 /// (UTF-8 when absent).
@@ -214,6 +274,8 @@ pub fn sign(scheme: Scheme, key: &Secret, fields: &Fields) -> Result<SignedStrin
             sign_package(fields, key, charset)
         }
         Scheme::LegacySha1 => sign_sha1(fields, key),
+        Scheme::V2Md5 => Ok(sign_v2(fields, key, SignType::Md5)),
+        Scheme::V2HmacSha256 => Ok(sign_v2(fields, key, SignType::HmacSha256)),
     }
 }
 
@@ -357,6 +419,35 @@ mod tests {
         let gbk = Charset::Gbk.encode(&text).expect("GBK");
         assert_ne!(gbk.as_ref(), text.as_bytes());
         assert_eq!(signed.signature(), hex::encode_upper(Md5::digest(&gbk)));
+    }
+
+    /// The official API v2 example (PROTOCOL.md 4).
+    #[test]
+    fn public_v2_md5_vector() {
+        let f = fields(&[
+            ("appid", "wxd930ea5d5a258f4f"),
+            ("body", "test"),
+            ("device_info", "1000"),
+            ("mch_id", "10000100"),
+            ("nonce_str", "ibuaiVcKdpRxkhJA"),
+        ]);
+        let key = Secret::new("192006250b4c09247ec02edce69f6a2d");
+        assert_eq!(
+            sign_v2(&f, &key, SignType::Md5).signature(),
+            "9A0A8659F005D6984697E2CA0A9CF3B7"
+        );
+        // HMAC-SHA256 over the same string, checked against RFC 2104 HMAC
+        // computed independently with Python's hmac module:
+        // hmac.new(key, b"appid=...&key=...", sha256).hexdigest().upper()
+        let hmac = sign_v2(&f, &key, SignType::HmacSha256);
+        assert_eq!(
+            hmac.signature(),
+            "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"
+        );
+        assert_eq!(
+            hmac.masked(),
+            format!("appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&key={}", "*".repeat(32))
+        );
     }
 
     #[test]
