@@ -1,36 +1,59 @@
-//! The client: runs the 2014 APP flow against a gateway, with its access_token
-//! cache, transport, clock and nonce source.
+//! The client: runs a merchant's payments against WeChat's gateway (or the
+//! sandbox) in the API generation its configuration names, with the
+//! access_token cache, transports, clock and nonce source.
 //!
 //! A [`Client`] is `Send + Sync`: share one (behind an `Arc` or a `static`)
 //! between all the threads of a process, so they share one access_token and
 //! one pool of keep-alive connections.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use url::Url;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Api, Config};
 use crate::error::{Error, Result};
 use crate::flow::{pay_params, prepay_body, PayParams};
 use crate::gateway::{
     genprepay_request, parse_genprepay_response, parse_token_response, token_request, PrepayBody,
     TOKEN_REJECTED_ERRCODES,
 };
+use crate::merchant::{LegacyMerchant, V2Merchant};
+use crate::money::Fen;
 use crate::nonce::{NonceSource, RandomNonce};
+use crate::notify::{self, PaymentNotification, RefundNotification};
 use crate::order::Order;
+use crate::secret::Secret;
+use crate::sign::{Fields, SignType};
 use crate::token::{self, AccessToken, TokenStore};
 use crate::transport::{HttpTransport, Transport};
+use crate::v2::{self, OrderRef, OrderStatus, RefundReceipt, RefundRequest, RefundStatus, Signer};
+use crate::xml;
 
 /// A WeChat Pay client for one merchant configuration.
 pub struct Client {
     config: Config,
     api_base: Url,
     transport: Arc<dyn Transport>,
-    tokens: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     nonces: Arc<dyn NonceSource>,
+    generation: Generation,
+}
+
+/// What differs between API generations.
+enum Generation {
+    Legacy {
+        merchant: LegacyMerchant,
+        tokens: Arc<dyn TokenStore>,
+    },
+    V2 {
+        merchant: V2Merchant,
+        /// The transport with the merchant's client certificate, for refunds.
+        refund_transport: Option<Arc<dyn Transport>>,
+        /// In WeChat's simulation environment, the key it signs with.
+        sandbox_key: Option<Mutex<Option<Secret>>>,
+    },
 }
 
 impl fmt::Debug for Client {
@@ -46,6 +69,7 @@ impl fmt::Debug for Client {
 pub struct ClientBuilder {
     config: Config,
     transport: Option<Arc<dyn Transport>>,
+    refund_transport: Option<Arc<dyn Transport>>,
     tokens: Option<Arc<dyn TokenStore>>,
     clock: Option<Arc<dyn Clock>>,
     nonces: Option<Arc<dyn NonceSource>>,
@@ -55,6 +79,13 @@ impl ClientBuilder {
     /// Sends requests through `transport` instead of the HTTPS client.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Sends API v2 refunds through `transport` instead of an HTTPS client
+    /// with the configuration's `client_cert`.
+    pub fn refund_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.refund_transport = Some(transport);
         self
     }
 
@@ -77,30 +108,54 @@ impl ClientBuilder {
         self
     }
 
-    /// Validates the configuration and builds the client.
+    /// Validates the configuration (keys and certificates are read here,
+    /// once) and builds the client.
     pub fn build(self) -> Result<Client> {
         self.config.validate()?;
         let api_base = self.config.api_base_url()?;
-        let transport = match self.transport {
+        let transport: Arc<dyn Transport> = match self.transport {
             Some(t) => t,
             None => Arc::new(HttpTransport::new(self.config.timeout())?),
+        };
+        let generation = match self.config.api {
+            Api::Legacy => Generation::Legacy {
+                merchant: self.config.legacy_merchant()?,
+                tokens: match self.tokens {
+                    Some(store) => store,
+                    None => token::store_for(&self.config)?,
+                },
+            },
+            Api::V2 => {
+                let refund_transport = match (self.refund_transport, &self.config.client_cert) {
+                    (Some(t), _) => Some(t),
+                    (None, Some(cert)) => Some(Arc::new(HttpTransport::with_client_cert(
+                        self.config.timeout(),
+                        cert,
+                    )?) as Arc<dyn Transport>),
+                    // A loopback gateway (the sandbox) takes refunds over plain HTTP.
+                    (None, None) if api_base.scheme() == "http" => Some(Arc::clone(&transport)),
+                    (None, None) => None,
+                };
+                Generation::V2 {
+                    merchant: self.config.v2_merchant()?,
+                    refund_transport,
+                    sandbox_key: self.config.sandbox.then(|| Mutex::new(None)),
+                }
+            }
         };
         Ok(Client {
             api_base,
             transport,
-            tokens: match self.tokens {
-                Some(store) => store,
-                None => token::store_for(&self.config)?,
-            },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             nonces: self.nonces.unwrap_or_else(|| Arc::new(RandomNonce)),
             config: self.config,
+            generation,
         })
     }
 }
 
 impl Client {
-    /// A client with the production transport, clock and nonces, and the
+    /// A client with the production transports, clock and nonces, and the
     /// token store the configuration names (in-process by default).
     pub fn new(config: Config) -> Result<Client> {
         Client::builder(config).build()
@@ -111,6 +166,7 @@ impl Client {
         ClientBuilder {
             config,
             transport: None,
+            refund_transport: None,
             tokens: None,
             clock: None,
             nonces: None,
@@ -122,27 +178,150 @@ impl Client {
         &self.config
     }
 
-    /// Runs the whole flow for `order`: access_token (cached), signed package,
-    /// `app_signature`, `genprepay`, and the signed parameters for the app.
+    /// Creates the order and returns the signed parameters for the app.
     ///
-    /// When `genprepay` answers 40001 or 42001 the token is refreshed once and
-    /// the identical request sent once more; any other error is returned as it
-    /// is.
+    /// 2014 flow: access_token (cached), signed package, `app_signature`,
+    /// `genprepay`, SHA1-signed parameters. When `genprepay` answers 40001 or
+    /// 42001 the token is refreshed once and the identical request sent once
+    /// more; any other error is returned as it is.
+    ///
+    /// API v2: `unifiedorder` (its answer verified), then the parameters
+    /// signed with the merchant's algorithm.
     pub fn build_pay_params(&self, order: &Order) -> Result<PayParams> {
         let now = self.clock.now_unix();
-        let noncestr = self.nonces.nonce();
-        let body = prepay_body(&self.config, order, now, &noncestr)?;
-        let prepayid = self.genprepay(&body)?;
-        pay_params(&self.config, order, &prepayid, now, &noncestr)
+        let nonce = self.nonces.nonce();
+        match &self.generation {
+            Generation::Legacy { merchant, tokens } => {
+                let body = prepay_body(merchant, order, now, &nonce)?;
+                let prepayid = self.genprepay(merchant, tokens.as_ref(), &body)?;
+                pay_params(merchant, order, &prepayid, now, &nonce)
+            }
+            Generation::V2 { merchant, .. } => {
+                let fields = v2::unifiedorder_fields(merchant, order, now, &nonce);
+                let answer = self.v2_call(v2::UNIFIEDORDER, fields, false)?;
+                let prepay_id = v2::prepay_id(&answer)?;
+                let key = self.v2_key()?;
+                let signer = self.v2_signer(&key);
+                Ok(v2::app_params(
+                    merchant, &signer, order, &prepay_id, now, &nonce,
+                ))
+            }
+        }
     }
 
-    fn genprepay(&self, body: &PrepayBody) -> Result<String> {
-        let token = self.access_token()?;
+    /// The state of an order (API v2 `orderquery`).
+    pub fn query_order(&self, order: &OrderRef) -> Result<OrderStatus> {
+        let fields = v2::order_ref_fields(self.v2_merchant("query")?, order, &self.nonces.nonce());
+        v2::order_status(&self.v2_call(v2::ORDERQUERY, fields, false)?)
+    }
+
+    /// Closes an unpaid order (API v2 `closeorder`).
+    pub fn close_order(&self, out_trade_no: &str) -> Result<()> {
+        let order = OrderRef::OutTradeNo(out_trade_no.to_owned());
+        let fields = v2::order_ref_fields(self.v2_merchant("close")?, &order, &self.nonces.nonce());
+        self.v2_call(v2::CLOSEORDER, fields, false).map(drop)
+    }
+
+    /// Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
+    /// mutual TLS with the merchant's certificate).
+    pub fn refund(&self, refund: &RefundRequest) -> Result<RefundReceipt> {
+        let fields = v2::refund_fields(self.v2_merchant("refund")?, refund, &self.nonces.nonce())?;
+        v2::refund_receipt(&self.v2_call(v2::REFUND, fields, true)?)
+    }
+
+    /// The refunds of an order (API v2 `refundquery`).
+    pub fn query_refunds(&self, order: &OrderRef) -> Result<Vec<RefundStatus>> {
+        let fields = v2::order_ref_fields(
+            self.v2_merchant("refund query")?,
+            order,
+            &self.nonces.nonce(),
+        );
+        v2::refund_statuses(&self.v2_call(v2::REFUNDQUERY, fields, false)?)
+    }
+
+    /// Verifies a payment notification: for the 2014 flow the query string
+    /// WeChat called `notify_url` with, for API v2 the XML body. Pass the
+    /// order's amount as `expected_total_fee` to have it checked.
+    ///
+    /// On success, act on it (idempotently per `out_trade_no`) and answer
+    /// [`Client::notification_success_reply`]; on error, answer
+    /// [`Client::notification_failure_reply`] and act on nothing.
+    pub fn verify_payment_notification(
+        &self,
+        body: &[u8],
+        expected_total_fee: Option<Fen>,
+    ) -> Result<PaymentNotification> {
+        let verified = match &self.generation {
+            Generation::Legacy { merchant, .. } => {
+                let query = std::str::from_utf8(body)
+                    .map_err(|_| Error::InvalidNotification("query string is not UTF-8".into()))?;
+                notify::verify_legacy_payment(query, merchant, expected_total_fee)
+            }
+            Generation::V2 {
+                merchant,
+                sandbox_key,
+                ..
+            } => {
+                // In WeChat's simulation environment notifications are
+                // signed with its key too.
+                let merchant = match sandbox_key {
+                    Some(_) => &V2Merchant {
+                        api_key: self.v2_key()?,
+                        ..merchant.clone()
+                    },
+                    None => merchant,
+                };
+                notify::verify_v2_payment(body, merchant, expected_total_fee)
+            }
+        };
+        verified.map_err(|e| Error::InvalidNotification(e.to_string()))
+    }
+
+    /// Decrypts and checks an API v2 refund notification.
+    pub fn verify_refund_notification(
+        &self,
+        body: &[u8],
+        expected_refund_fee: Option<Fen>,
+    ) -> Result<RefundNotification> {
+        notify::verify_v2_refund(
+            body,
+            self.v2_merchant("refund notification")?,
+            expected_refund_fee,
+        )
+        .map_err(|e| Error::InvalidNotification(e.to_string()))
+    }
+
+    /// The body that acknowledges a verified notification (`success`, or the
+    /// v2 SUCCESS XML).
+    pub fn notification_success_reply(&self) -> String {
+        match self.generation {
+            Generation::Legacy { .. } => notify::LEGACY_SUCCESS_REPLY.to_owned(),
+            Generation::V2 { .. } => notify::V2_SUCCESS_REPLY.to_owned(),
+        }
+    }
+
+    /// The body that refuses a notification (WeChat will send it again).
+    pub fn notification_failure_reply(&self, reason: &str) -> String {
+        match self.generation {
+            Generation::Legacy { .. } => "fail".to_owned(),
+            Generation::V2 { .. } => notify::v2_failure_reply(reason),
+        }
+    }
+
+    // ---- 2014 flow ----
+
+    fn genprepay(
+        &self,
+        merchant: &LegacyMerchant,
+        tokens: &dyn TokenStore,
+        body: &PrepayBody,
+    ) -> Result<String> {
+        let token = self.access_token(merchant, tokens)?;
         match self.send_genprepay(&token, body) {
             Err(Error::Gateway { errcode, .. }) if TOKEN_REJECTED_ERRCODES.contains(&errcode) => {
                 log::debug!("genprepay rejected the access_token ({errcode}); refreshing it once");
-                self.tokens.invalidate(&token);
-                let token = self.access_token()?;
+                tokens.invalidate(&token);
+                let token = self.access_token(merchant, tokens)?;
                 self.send_genprepay(&token, body)
             }
             other => other,
@@ -156,15 +335,114 @@ impl Client {
     }
 
     /// The current access_token, fetched when there is none or it is due.
-    fn access_token(&self) -> Result<AccessToken> {
+    fn access_token(
+        &self,
+        merchant: &LegacyMerchant,
+        tokens: &dyn TokenStore,
+    ) -> Result<AccessToken> {
         let fetch = || {
-            log::debug!("fetching an access_token for appid {}", self.config.appid);
-            let request =
-                token_request(&self.api_base, &self.config.appid, &self.config.app_secret);
+            log::debug!("fetching an access_token for appid {}", merchant.appid);
+            let request = token_request(&self.api_base, &merchant.appid, &merchant.app_secret);
             let response = self.transport.send(&request)?;
             // The token lives from when it was issued: read the clock after.
             parse_token_response(&response, self.clock.now_unix())
         };
-        self.tokens.get_or_fetch(self.clock.now_unix(), &fetch)
+        tokens.get_or_fetch(self.clock.now_unix(), &fetch)
+    }
+
+    // ---- API v2 ----
+
+    fn v2_merchant(&self, operation: &str) -> Result<&V2Merchant> {
+        match &self.generation {
+            Generation::V2 { merchant, .. } => Ok(merchant),
+            Generation::Legacy { .. } => Err(Error::InvalidArgument(format!(
+                "{operation} is an API v2 operation; this client is configured with api \"legacy\""
+            ))),
+        }
+    }
+
+    /// The key requests and answers are signed with: the API key, or in
+    /// WeChat's simulation environment the key fetched from `getsignkey`.
+    fn v2_key(&self) -> Result<Secret> {
+        let Generation::V2 {
+            merchant,
+            sandbox_key,
+            ..
+        } = &self.generation
+        else {
+            return Err(Error::InvalidArgument("not an API v2 client".into()));
+        };
+        let Some(slot) = sandbox_key else {
+            return Ok(merchant.api_key.clone());
+        };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(key) = slot.as_ref() {
+            return Ok(key.clone());
+        }
+        let mut fields = Fields::new();
+        fields.insert("mch_id".into(), merchant.mch_id.clone());
+        fields.insert("nonce_str".into(), self.nonces.nonce());
+        let signer = Signer {
+            key: &merchant.api_key,
+            sign_type: SignType::Md5,
+        };
+        let request = v2::request(&self.api_base, v2::GETSIGNKEY, false, fields, &signer);
+        let response = self.transport.send(&request)?;
+        if response.status != 200 {
+            return Err(Error::HttpStatus {
+                status: response.status,
+            });
+        }
+        let answer =
+            xml::parse(&response.body).map_err(|e| Error::MalformedResponse(e.to_string()))?;
+        if answer.get("return_code").map(String::as_str) != Some("SUCCESS") {
+            return Err(Error::Rejected {
+                code: "FAIL".into(),
+                message: answer.get("return_msg").cloned().unwrap_or_default(),
+            });
+        }
+        let key = Secret::new(v2::required(&answer, "sandbox_signkey")?);
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+
+    fn v2_signer<'a>(&self, key: &'a Secret) -> Signer<'a> {
+        let sign_type = match &self.generation {
+            // The simulation environment signs with MD5 only.
+            Generation::V2 {
+                sandbox_key: Some(_),
+                ..
+            } => SignType::Md5,
+            Generation::V2 { merchant, .. } => merchant.sign_type,
+            Generation::Legacy { .. } => SignType::Md5,
+        };
+        Signer { key, sign_type }
+    }
+
+    /// Signs and sends one v2 request, and verifies its answer.
+    fn v2_call(&self, path: &str, fields: Fields, refund: bool) -> Result<Fields> {
+        let Generation::V2 {
+            refund_transport,
+            sandbox_key,
+            ..
+        } = &self.generation
+        else {
+            return Err(Error::InvalidArgument("not an API v2 client".into()));
+        };
+        let transport = if refund {
+            refund_transport.as_ref().ok_or_else(|| {
+                Error::config(
+                    "client_cert",
+                    "refunds need the merchant's client certificate",
+                )
+            })?
+        } else {
+            &self.transport
+        };
+        let key = self.v2_key()?;
+        let signer = self.v2_signer(&key);
+        let request = v2::request(&self.api_base, path, sandbox_key.is_some(), fields, &signer);
+        let response = transport.send(&request)?;
+        v2::parse_response(&response, &signer)
     }
 }

@@ -1,11 +1,15 @@
-//! A merchant's configuration: ids, secrets, where the gateway is, and limits.
+//! A merchant's configuration: which API generation, ids, secrets, where the
+//! gateway is, and limits.
 //!
 //! Read from JSON (unknown keys are an error, so a typo never silently drops a
-//! setting) and validated once, when a client is built. `Debug` redacts every
-//! secret.
+//! setting) and validated once, when a client is built: each generation
+//! requires its own keys, and [`Config::legacy_merchant`] /
+//! [`Config::v2_merchant`] turn them into typed credentials. `Debug` redacts
+//! every secret.
 
 use std::fmt;
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -13,52 +17,147 @@ use url::{Host, Url};
 
 use crate::charset::Charset;
 use crate::error::{Error, Result};
+use crate::merchant::{LegacyMerchant, V2Merchant};
 use crate::secret::Secret;
+use crate::sign::SignType;
 
 /// The production gateway of the 2014 APP flow.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
 
+/// The production gateway of API v2.
+pub const DEFAULT_V2_API_BASE: &str = "https://api.mch.weixin.qq.com";
+
 /// The total timeout of one HTTP exchange when the config sets none.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
-/// A merchant's configuration for the 2014 APP flow.
+/// The generation of WeChat Pay's API a merchant uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// The 2014 APP flow: access_token, package, `genprepay` (the default, so
+    /// configurations written before API v2 support keep working).
+    #[default]
+    Legacy,
+    /// API v2: signed XML (`unifiedorder`, query, close, refund).
+    V2,
+}
+
+impl Api {
+    /// The name the configuration uses (`legacy`, `v2`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Legacy => "legacy",
+            Api::V2 => "v2",
+        }
+    }
+}
+
+/// The merchant's client certificate for API v2 refunds (mutual TLS).
 ///
-/// JSON keys are the field names. `api_base`, `input_charset` and `timeout_ms`
-/// are optional.
+/// Either PEM (a certificate and its private key, in one file or inline) or
+/// a PKCS#12 file with its password (WeChat's `apiclient_cert.p12`, whose
+/// password is the `mch_id`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertConfig {
+    /// A PEM file holding the certificate (`apiclient_cert.pem`), and the key
+    /// unless `key_pem_file` is given.
+    #[serde(default)]
+    pub cert_pem_file: Option<PathBuf>,
+    /// A PEM file holding the private key (`apiclient_key.pem`).
+    #[serde(default)]
+    pub key_pem_file: Option<PathBuf>,
+    /// The certificate and key as inline PEM text.
+    #[serde(default)]
+    pub pem: Option<Secret>,
+    /// A PKCS#12 file (`apiclient_cert.p12`).
+    #[serde(default)]
+    pub pkcs12_file: Option<PathBuf>,
+    /// The PKCS#12 password (the `mch_id` for WeChat's files).
+    #[serde(default)]
+    pub pkcs12_password: Option<Secret>,
+}
+
+impl fmt::Debug for ClientCertConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertConfig")
+            .field("cert_pem_file", &self.cert_pem_file)
+            .field("key_pem_file", &self.key_pem_file)
+            .field("pem", &self.pem.as_ref().map(|_| "[redacted]"))
+            .field("pkcs12_file", &self.pkcs12_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A merchant's configuration.
+///
+/// JSON keys are the field names. Common keys: `api` (`legacy` by default),
+/// `appid`, `notify_url`, and the optional `api_base`, `timeout_ms`,
+/// `token_store`, `token_store_fallback`. The 2014 flow needs `app_secret`,
+/// `app_key`, `partner_id`, `partner_key` (and takes `input_charset`); API v2
+/// needs `mch_id` and `api_key` (and takes `sign_type`, `client_cert`,
+/// `sandbox`).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Which API generation to speak.
+    #[serde(default)]
+    pub api: Api,
     /// The app's id on the WeChat open platform (`wx...`).
     pub appid: String,
-    /// The app secret; used only to fetch an access_token.
-    pub app_secret: Secret,
-    /// The 128-character `paySignKey`; used only inside SHA1 signatures, never sent.
-    pub app_key: Secret,
-    /// The Tenpay merchant number (`partner`).
-    pub partner_id: String,
-    /// The merchant key of the package MD5 signature.
-    pub partner_key: Secret,
     /// Where WeChat posts the asynchronous payment result (at most 255 bytes).
     pub notify_url: String,
-    /// The gateway base URL; `https://` unless the host is a loopback address.
-    #[serde(default = "default_api_base")]
-    pub api_base: String,
-    /// The charset the package is hashed and percent-encoded in.
+    /// The gateway base URL (default: the generation's production gateway);
+    /// `https://` unless the host is a loopback address.
     #[serde(default)]
-    pub input_charset: Charset,
+    pub api_base: Option<String>,
     /// The total timeout of one HTTP exchange, in milliseconds (also the
     /// bound on each exchange with a shared token store).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Where the access_token lives: `memory` (the default: in this client)
-    /// or `redis://HOST:PORT/DB` (shared by every process of the merchant;
-    /// needs the `redis` cargo feature).
+    /// Where the access_token lives (2014 flow): `memory` (the default: in
+    /// this client) or `redis://HOST:PORT/DB` (shared by every process of the
+    /// merchant; needs the `redis` cargo feature).
     #[serde(default)]
     pub token_store: Option<String>,
     /// When the shared token store cannot be reached, keep working with this
     /// process's own token and log a warning, instead of failing the call.
     #[serde(default)]
     pub token_store_fallback: bool,
+
+    /// 2014 flow: the app secret; used only to fetch an access_token.
+    #[serde(default)]
+    pub app_secret: Option<Secret>,
+    /// 2014 flow: the 128-character `paySignKey`; used only inside SHA1
+    /// signatures, never sent.
+    #[serde(default)]
+    pub app_key: Option<Secret>,
+    /// 2014 flow: the Tenpay merchant number (`partner`).
+    #[serde(default)]
+    pub partner_id: Option<String>,
+    /// 2014 flow: the merchant key of the package MD5 signature.
+    #[serde(default)]
+    pub partner_key: Option<Secret>,
+    /// 2014 flow: the charset the package is hashed and percent-encoded in.
+    #[serde(default)]
+    pub input_charset: Charset,
+
+    /// API v2: the merchant id.
+    #[serde(default)]
+    pub mch_id: Option<String>,
+    /// API v2: the 32-character API key of every signature.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// API v2: `MD5` (default) or `HMAC-SHA256`.
+    #[serde(default)]
+    pub sign_type: SignType,
+    /// API v2: the client certificate for refunds.
+    #[serde(default)]
+    pub client_cert: Option<ClientCertConfig>,
+    /// API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
+    /// signed with a key fetched from `sandboxnew/pay/getsignkey`).
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Where a client keeps its access_token, as the configuration says.
@@ -68,10 +167,6 @@ pub enum TokenStoreSetting {
     Memory,
     /// In Redis at this URL.
     Redis(String),
-}
-
-fn default_api_base() -> String {
-    DEFAULT_API_BASE.to_owned()
 }
 
 fn default_timeout_ms() -> u64 {
@@ -95,16 +190,6 @@ impl Config {
     /// Checks every field; [`crate::Client::new`] calls this.
     pub fn validate(&self) -> Result<()> {
         require_non_empty("appid", &self.appid)?;
-        require_non_empty("partner_id", &self.partner_id)?;
-        for (field, secret) in [
-            ("app_secret", &self.app_secret),
-            ("app_key", &self.app_key),
-            ("partner_key", &self.partner_key),
-        ] {
-            if secret.is_empty() {
-                return Err(Error::config(field, "must not be empty"));
-            }
-        }
         if self.notify_url.len() > 255 {
             return Err(Error::config("notify_url", "is longer than 255 bytes"));
         }
@@ -121,13 +206,44 @@ impl Config {
                 "must be between 1 and 300000 milliseconds",
             ));
         }
-        Ok(())
+        match self.api {
+            Api::Legacy => self.legacy_merchant().map(drop),
+            Api::V2 => self.v2_merchant().map(drop),
+        }
+    }
+
+    /// The 2014 flow's credentials; an error names the first missing key.
+    pub fn legacy_merchant(&self) -> Result<LegacyMerchant> {
+        Ok(LegacyMerchant {
+            appid: self.appid.clone(),
+            app_secret: required_secret("app_secret", &self.app_secret, self.api)?,
+            app_key: required_secret("app_key", &self.app_key, self.api)?,
+            partner_id: required_text("partner_id", &self.partner_id, self.api)?,
+            partner_key: required_secret("partner_key", &self.partner_key, self.api)?,
+            notify_url: self.notify_url.clone(),
+            input_charset: self.input_charset,
+        })
+    }
+
+    /// API v2's credentials; an error names the first missing key.
+    pub fn v2_merchant(&self) -> Result<V2Merchant> {
+        Ok(V2Merchant {
+            appid: self.appid.clone(),
+            mch_id: required_text("mch_id", &self.mch_id, self.api)?,
+            api_key: required_secret("api_key", &self.api_key, self.api)?,
+            sign_type: self.sign_type,
+            notify_url: self.notify_url.clone(),
+        })
     }
 
     /// The parsed `api_base`, checked: `https://`, or `http://` for a loopback
     /// host only (`127.0.0.0/8`, `localhost`, `[::1]`).
     pub fn api_base_url(&self) -> Result<Url> {
-        let url = Url::parse(&self.api_base)
+        let text = self.api_base.as_deref().unwrap_or(match self.api {
+            Api::Legacy => DEFAULT_API_BASE,
+            Api::V2 => DEFAULT_V2_API_BASE,
+        });
+        let url = Url::parse(text)
             .map_err(|e| Error::config("api_base", format!("is not a URL ({e})")))?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::config(
@@ -178,6 +294,26 @@ impl Config {
     }
 }
 
+fn required_text(field: &str, value: &Option<String>, api: Api) -> Result<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+        _ => Err(Error::config(
+            field,
+            format!("is required for api {:?}", api.as_str()),
+        )),
+    }
+}
+
+fn required_secret(field: &str, value: &Option<Secret>, api: Api) -> Result<Secret> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v.clone()),
+        _ => Err(Error::config(
+            field,
+            format!("is required for api {:?}", api.as_str()),
+        )),
+    }
+}
+
 fn require_non_empty(field: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         Err(Error::config(field, "must not be empty"))
@@ -198,20 +334,26 @@ fn is_loopback(url: &Url) -> bool {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
+            .field("api", &self.api)
             .field("appid", &self.appid)
-            .field("app_secret", &self.app_secret)
-            .field("app_key", &self.app_key)
-            .field("partner_id", &self.partner_id)
-            .field("partner_key", &self.partner_key)
             .field("notify_url", &self.notify_url)
             .field("api_base", &self.api_base)
-            .field("input_charset", &self.input_charset)
             .field("timeout_ms", &self.timeout_ms)
             .field(
                 "token_store",
                 &self.token_store.as_deref().map(redact_url_password),
             )
             .field("token_store_fallback", &self.token_store_fallback)
+            .field("app_secret", &self.app_secret)
+            .field("app_key", &self.app_key)
+            .field("partner_id", &self.partner_id)
+            .field("partner_key", &self.partner_key)
+            .field("input_charset", &self.input_charset)
+            .field("mch_id", &self.mch_id)
+            .field("api_key", &self.api_key)
+            .field("sign_type", &self.sign_type)
+            .field("client_cert", &self.client_cert)
+            .field("sandbox", &self.sandbox)
             .finish()
     }
 }
@@ -323,6 +465,35 @@ mod tests {
         } else {
             assert!(redis.is_err());
         }
+    }
+
+    #[test]
+    fn each_generation_requires_its_own_keys() {
+        let legacy_without_key = json("https://x.example").replace(r#""app_key":"SECRET-K","#, "");
+        let err = Config::from_json(&legacy_without_key).expect_err("app_key missing");
+        assert!(
+            matches!(&err, Error::InvalidConfig { field, .. } if field == "app_key"),
+            "{err}"
+        );
+
+        let v2 = r#"{"api":"v2","appid":"wx1","notify_url":"https://x.example/n",
+                     "mch_id":"10000100","api_key":"SECRET-A","sign_type":"HMAC-SHA256"}"#;
+        let c = Config::from_json(v2).expect("valid v2");
+        assert_eq!(c.api, Api::V2);
+        assert_eq!(
+            c.api_base_url().expect("default").as_str(),
+            "https://api.mch.weixin.qq.com/"
+        );
+        let m = c.v2_merchant().expect("v2 merchant");
+        assert_eq!(m.sign_type, SignType::HmacSha256);
+        assert!(!format!("{c:?} {m:?}").contains("SECRET"));
+        let err =
+            Config::from_json(&v2.replace(r#""api_key":"SECRET-A","#, "")).expect_err("api_key");
+        assert!(
+            matches!(&err, Error::InvalidConfig { field, .. } if field == "api_key"),
+            "{err}"
+        );
+        assert!(Config::from_json(&v2.replace("HMAC-SHA256", "SHA1")).is_err());
     }
 
     #[test]

@@ -78,6 +78,21 @@ pub enum Error {
     /// The shared access_token store (Redis) could not be used.
     #[error("token store error: {0}")]
     TokenStore(String),
+
+    /// API v2 refused the request with a code of its own: `FAIL` with its
+    /// `return_msg`, or the business `err_code` with its `err_code_des`.
+    #[error("gateway refused the request: {code}: {message}")]
+    Rejected {
+        /// The code (e.g. `ORDERPAID`, `NOTENOUGH`, or `FAIL`).
+        code: String,
+        /// The gateway's description, as sent.
+        message: String,
+    },
+
+    /// A notification failed verification: answer it with the failure reply
+    /// and do not act on it.
+    #[error("invalid notification: {0}")]
+    InvalidNotification(String),
 }
 
 /// The stable category of an [`Error`], for hosts that switch on kinds.
@@ -102,6 +117,10 @@ pub enum ErrorKind {
     MalformedResponse,
     /// See [`Error::TokenStore`].
     TokenStore,
+    /// See [`Error::Rejected`].
+    Rejected,
+    /// See [`Error::InvalidNotification`].
+    InvalidNotification,
 }
 
 impl ErrorKind {
@@ -117,6 +136,8 @@ impl ErrorKind {
             ErrorKind::Gateway => "gateway",
             ErrorKind::MalformedResponse => "malformed_response",
             ErrorKind::TokenStore => "token_store",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::InvalidNotification => "invalid_notification",
         }
     }
 }
@@ -140,6 +161,8 @@ impl Error {
             Error::Gateway { .. } => ErrorKind::Gateway,
             Error::MalformedResponse(_) => ErrorKind::MalformedResponse,
             Error::TokenStore(_) => ErrorKind::TokenStore,
+            Error::Rejected { .. } => ErrorKind::Rejected,
+            Error::InvalidNotification(_) => ErrorKind::InvalidNotification,
         }
     }
 
@@ -147,6 +170,14 @@ impl Error {
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Error::Gateway { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+
+    /// The API v2 code (`err_code`, or `FAIL`) when the gateway refused the request.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Rejected { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -167,6 +198,7 @@ impl Error {
             Error::Network { .. } | Error::TokenStore(_) => true,
             Error::HttpStatus { status } => *status >= 500 || *status == 429,
             Error::Gateway { errcode, .. } => *errcode == -1,
+            Error::Rejected { code, .. } => code == "SYSTEMERROR",
             _ => false,
         }
     }

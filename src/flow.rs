@@ -7,9 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::beijing_timestamp;
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gateway::PrepayBody;
+use crate::merchant::LegacyMerchant;
 use crate::order::Order;
 use crate::package::build_package;
 use crate::sign::{sign_sha1, Fields};
@@ -45,7 +45,7 @@ pub struct PayParams {
 
 /// The order's package fields at `now` (PROTOCOL.md 1.2): required fields,
 /// `time_start`/`time_expire` in Beijing time, and `attach` when set.
-pub fn package_fields(config: &Config, order: &Order, now: u64) -> Fields {
+pub fn package_fields(merchant: &LegacyMerchant, order: &Order, now: u64) -> Fields {
     let expire = now + u64::from(order.expire_minutes()) * 60;
     let mut fields = Fields::new();
     let mut put = |k: &str, v: String| {
@@ -54,10 +54,10 @@ pub fn package_fields(config: &Config, order: &Order, now: u64) -> Fields {
     put("bank_type", "WX".into());
     put("body", order.body().to_owned());
     put("fee_type", "1".into());
-    put("input_charset", config.input_charset.as_str().into());
-    put("notify_url", config.notify_url.clone());
+    put("input_charset", merchant.input_charset.as_str().into());
+    put("notify_url", merchant.notify_url.clone());
     put("out_trade_no", order.out_trade_no().to_owned());
-    put("partner", config.partner_id.clone());
+    put("partner", merchant.partner_id.clone());
     put("spbill_create_ip", order.client_ip().to_string());
     put("total_fee", order.total_fee().to_string());
     put("time_start", beijing_timestamp(now));
@@ -69,26 +69,31 @@ pub fn package_fields(config: &Config, order: &Order, now: u64) -> Fields {
 }
 
 /// The signed `genprepay` body for `order` at `now` with `noncestr`.
-pub fn prepay_body(config: &Config, order: &Order, now: u64, noncestr: &str) -> Result<PrepayBody> {
+pub fn prepay_body(
+    merchant: &LegacyMerchant,
+    order: &Order,
+    now: u64,
+    noncestr: &str,
+) -> Result<PrepayBody> {
     // The free-text fields are the ones a charset may fail to hold: name the
     // field before the package builder meets it.
     for (field, text) in [("body", Some(order.body())), ("attach", order.attach())] {
         if let Some(text) = text {
-            config
+            merchant
                 .input_charset
                 .encode(text)
                 .map_err(|e| Error::order(field, e.to_string()))?;
         }
     }
-    let fields = package_fields(config, order, now);
-    let package = build_package(&fields, &config.partner_key, config.input_charset)?;
+    let fields = package_fields(merchant, order, now);
+    let package = build_package(&fields, &merchant.partner_key, merchant.input_charset)?;
     let mut signed = Fields::new();
-    signed.insert("appid".into(), config.appid.clone());
+    signed.insert("appid".into(), merchant.appid.clone());
     signed.insert("noncestr".into(), noncestr.to_owned());
     signed.insert("package".into(), package.text);
     signed.insert("timestamp".into(), now.to_string());
     signed.insert("traceid".into(), order.traceid().to_owned());
-    let app_signature = sign_sha1(&signed, &config.app_key)?.into_signature();
+    let app_signature = sign_sha1(&signed, &merchant.app_key)?.into_signature();
     Ok(PrepayBody {
         appid: signed.remove("appid").unwrap_or_default(),
         traceid: signed.remove("traceid").unwrap_or_default(),
@@ -103,20 +108,20 @@ pub fn prepay_body(config: &Config, order: &Order, now: u64, noncestr: &str) -> 
 /// The app's parameters for `prepayid`, signed with the same nonce and time
 /// as the prepay request (PROTOCOL.md 1.5).
 pub fn pay_params(
-    config: &Config,
+    merchant: &LegacyMerchant,
     order: &Order,
     prepayid: &str,
     now: u64,
     noncestr: &str,
 ) -> Result<PayParams> {
     let mut fields = Fields::new();
-    fields.insert("appid".into(), config.appid.clone());
+    fields.insert("appid".into(), merchant.appid.clone());
     fields.insert("noncestr".into(), noncestr.to_owned());
     fields.insert("package".into(), APP_PACKAGE.into());
-    fields.insert("partnerid".into(), config.partner_id.clone());
+    fields.insert("partnerid".into(), merchant.partner_id.clone());
     fields.insert("prepayid".into(), prepayid.to_owned());
     fields.insert("timestamp".into(), now.to_string());
-    let sign = sign_sha1(&fields, &config.app_key)?.into_signature();
+    let sign = sign_sha1(&fields, &merchant.app_key)?.into_signature();
     let mut take = |k: &str| fields.remove(k).unwrap_or_default();
     Ok(PayParams {
         appid: take("appid"),
@@ -140,12 +145,13 @@ mod tests {
 
     const APP_KEY: &str = "L8LrMqqeGRxST5reouB0K66CaYAWpqhAVsq7ggKkxHCOastWksvuX1uvmvQclxaHoYd3ElNBrNO2DHnnzgfVG9Qs473M3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K";
 
-    fn config() -> Config {
-        Config::from_json(&format!(
+    fn config() -> LegacyMerchant {
+        crate::Config::from_json(&format!(
             r#"{{"appid":"wxd930ea5d5a258f4f","app_secret":"s","app_key":"{APP_KEY}",
                "partner_id":"1900000109","partner_key":"8934e7d15453e97507ef794cf7b0519d",
                "notify_url":"http://weixin.qq.com"}}"#
         ))
+        .and_then(|c| c.legacy_merchant())
         .expect("valid")
     }
 

@@ -49,6 +49,7 @@ pub mod token;
 #[cfg(feature = "redis")]
 pub mod token_redis;
 pub mod transport;
+pub mod v2;
 pub mod xml;
 
 pub use charset::Charset;

@@ -10,8 +10,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 
+use crate::config::ClientCertConfig;
 use crate::error::{Error, Result};
 
 /// The largest response body read from the gateway; the documented ones are
@@ -88,8 +91,86 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// A transport whose every exchange, connect to last body byte, ends within `timeout`.
     pub fn new(timeout: Duration) -> Result<HttpTransport> {
+        HttpTransport::with_tls(timeout, tls_config()?)
+    }
+}
+
+/// rustls with ring and the Mozilla roots, without touching the process-wide
+/// default provider (the host may have chosen its own).
+fn tls_config() -> Result<rustls::ClientConfig> {
+    Ok(tls_builder()?.with_no_client_auth())
+}
+
+fn tls_builder(
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::config("api_base", format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots))
+}
+
+/// The merchant's certificate chain and key from the configuration, read and
+/// parsed once.
+fn client_identity(
+    cert: &ClientCertConfig,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let bad = |reason: String| Error::config("client_cert", reason);
+    if cert.pkcs12_file.is_some() {
+        return Err(bad(
+            "PKCS#12 is not supported yet; convert it to PEM: openssl pkcs12 -in apiclient_cert.p12 -out apiclient.pem -nodes (password: your mch_id)".into(),
+        ));
+    }
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
+    };
+    let (cert_pem, key_pem): (Vec<u8>, Vec<u8>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
+        (Some(inline), None, None) => (inline.expose().as_bytes().to_vec(), inline.expose().as_bytes().to_vec()),
+        (None, Some(cert_file), None) => {
+            let both = read(cert_file)?;
+            (both.clone(), both)
+        }
+        (None, Some(cert_file), Some(key_file)) => (read(cert_file)?, read(key_file)?),
+        _ => {
+            return Err(bad(
+                "give either pem, or cert_pem_file (with key_pem_file when the key is apart), or pkcs12_file".into(),
+            ))
+        }
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("the certificate PEM does not parse ({e})")))?;
+    if chain.is_empty() {
+        return Err(bad("no CERTIFICATE block in the PEM".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| bad(format!("no usable PRIVATE KEY block in the PEM ({e})")))?;
+    Ok((chain, key))
+}
+
+impl HttpTransport {
+    /// Like [`HttpTransport::new`], presenting the merchant's client
+    /// certificate (mutual TLS, for API v2 refunds). A certificate or key that
+    /// does not parse is a configuration error here, never later.
+    pub fn with_client_cert(timeout: Duration, cert: &ClientCertConfig) -> Result<HttpTransport> {
+        let (chain, key) = client_identity(cert)?;
+        let tls = tls_builder()?
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| {
+                Error::config(
+                    "client_cert",
+                    format!("the certificate and key do not fit ({e})"),
+                )
+            })?;
+        HttpTransport::with_tls(timeout, tls)
+    }
+
+    fn with_tls(timeout: Duration, tls: rustls::ClientConfig) -> Result<HttpTransport> {
         let client = reqwest::blocking::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(tls)
             .timeout(timeout)
             .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
             .tcp_nodelay(true)
@@ -105,20 +186,6 @@ impl HttpTransport {
             })?;
         Ok(HttpTransport { client })
     }
-}
-
-/// rustls with ring and the Mozilla roots, without touching the process-wide
-/// default provider (the host may have chosen its own).
-fn tls_config() -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::config("api_base", format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 impl Transport for HttpTransport {

@@ -66,7 +66,7 @@ fn full_flow_is_signed_and_recorded() {
     .collect();
     assert_eq!(
         params.sign,
-        sign_sha1(&fields, &config.app_key)
+        sign_sha1(&fields, config.app_key.as_ref().expect("legacy config"))
             .expect("signs")
             .signature()
     );
@@ -274,16 +274,16 @@ fn wrong_keys_are_rejected_by_the_gateway() {
             .expect_err("rejected")
     };
     assert_eq!(
-        with(&|c| c.partner_key = "0".repeat(32).into()).errcode(),
+        with(&|c| c.partner_key = Some("0".repeat(32).into())).errcode(),
         Some(49004)
     );
-    assert_eq!(with(&|c| c.app_key = "wrong".into()).errcode(), Some(49004));
+    assert_eq!(with(&|c| c.app_key = Some("wrong".into())).errcode(), Some(49004));
     assert_eq!(
-        with(&|c| c.partner_id = "1900000110".into()).errcode(),
+        with(&|c| c.partner_id = Some("1900000110".into())).errcode(),
         Some(49010)
     );
     assert_eq!(
-        with(&|c| c.app_secret = "wrong".into()).errcode(),
+        with(&|c| c.app_secret = Some("wrong".into())).errcode(),
         Some(40001)
     );
     assert_eq!(
@@ -301,7 +301,7 @@ fn raw_genprepay(sandbox: &Sandbox, body: &serde_json::Value) -> serde_json::Val
         "{}/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
         sandbox.base_url(),
         config.appid,
-        config.app_secret.expose()
+        config.app_secret.as_ref().expect("legacy config").expose()
     );
     let get = |url: &str, body: Vec<u8>, method| {
         let response = transport
@@ -325,7 +325,10 @@ fn raw_genprepay(sandbox: &Sandbox, body: &serde_json::Value) -> serde_json::Val
 #[test]
 fn the_gateway_refuses_appkey_and_unix_second_times() {
     let sandbox = sandbox();
-    let config = sandbox.client_config();
+    let config = sandbox
+        .client_config()
+        .legacy_merchant()
+        .expect("legacy config");
     let good =
         wxpay::flow::prepay_body(&config, &order("R1", "1"), 1_399_514_976, "nonce").expect("body");
     let mut body = serde_json::to_value(&good).expect("json");

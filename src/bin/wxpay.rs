@@ -208,7 +208,7 @@ impl GatewayArgs {
             }
         };
         if let Some(api_base) = &self.api_base {
-            config.api_base = api_base.clone();
+            config.api_base = Some(api_base.clone());
         }
         Ok((config, embedded))
     }
@@ -309,7 +309,7 @@ fn sandbox(args: SandboxArgs) -> Result<(), String> {
     eprintln!(
         "wxpay sandbox: serving appid {} / partner {}; client config at {}/sandbox/config; Ctrl-C stops",
         sandbox.client_config().appid,
-        sandbox.client_config().partner_id,
+        sandbox.client_config().partner_id.unwrap_or_default(),
         sandbox.base_url()
     );
     sandbox.join();

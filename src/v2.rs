@@ -1,0 +1,659 @@
+//! API v2 (XML, PROTOCOL.md 4) as data: the signed requests of the order life
+//! cycle, the verified parsing of every answer, and the app's parameters.
+//!
+//! Every SUCCESS response carries a signature over all its fields (those we
+//! did not expect included); it is verified with the merchant's algorithm
+//! before anything in it is believed. No I/O happens here.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::clock::beijing_timestamp;
+use crate::error::{Error, Result};
+use crate::flow::{PayParams, APP_PACKAGE};
+use crate::merchant::V2Merchant;
+use crate::money::Fen;
+use crate::order::Order;
+use crate::secret::Secret;
+use crate::sign::{sign_v2, signatures_match, Fields, SignType};
+use crate::transport::{HttpRequest, HttpResponse, Method};
+use crate::xml;
+
+/// Create an order.
+pub const UNIFIEDORDER: &str = "pay/unifiedorder";
+/// Query an order.
+pub const ORDERQUERY: &str = "pay/orderquery";
+/// Close an unpaid order.
+pub const CLOSEORDER: &str = "pay/closeorder";
+/// Refund (mutual TLS with the merchant certificate).
+pub const REFUND: &str = "secapi/pay/refund";
+/// Query refunds.
+pub const REFUNDQUERY: &str = "pay/refundquery";
+/// WeChat's simulation environment: fetch the key it signs with.
+pub const GETSIGNKEY: &str = "sandboxnew/pay/getsignkey";
+
+/// The state of an order, as `orderquery` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TradeState {
+    /// Paid.
+    Success,
+    /// Paid, then (partly) refunded.
+    Refund,
+    /// Not paid yet.
+    Notpay,
+    /// Closed unpaid.
+    Closed,
+    /// Revoked (card payments).
+    Revoked,
+    /// The user is paying (entering a password).
+    Userpaying,
+    /// The payment failed.
+    Payerror,
+    /// A state this library does not know, as sent.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl TradeState {
+    /// Parses the gateway's `trade_state`.
+    pub fn parse(text: &str) -> TradeState {
+        match text {
+            "SUCCESS" => TradeState::Success,
+            "REFUND" => TradeState::Refund,
+            "NOTPAY" => TradeState::Notpay,
+            "CLOSED" => TradeState::Closed,
+            "REVOKED" => TradeState::Revoked,
+            "USERPAYING" => TradeState::Userpaying,
+            "PAYERROR" => TradeState::Payerror,
+            other => TradeState::Other(other.to_owned()),
+        }
+    }
+
+    /// The gateway's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TradeState::Success => "SUCCESS",
+            TradeState::Refund => "REFUND",
+            TradeState::Notpay => "NOTPAY",
+            TradeState::Closed => "CLOSED",
+            TradeState::Revoked => "REVOKED",
+            TradeState::Userpaying => "USERPAYING",
+            TradeState::Payerror => "PAYERROR",
+            TradeState::Other(s) => s,
+        }
+    }
+}
+
+/// Which order a query or refund is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderRef {
+    /// The merchant's trade number.
+    OutTradeNo(String),
+    /// WeChat's transaction id.
+    TransactionId(String),
+}
+
+impl OrderRef {
+    fn field(&self) -> (&'static str, &str) {
+        match self {
+            OrderRef::OutTradeNo(no) => ("out_trade_no", no),
+            OrderRef::TransactionId(id) => ("transaction_id", id),
+        }
+    }
+}
+
+/// An order's state, from `orderquery`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStatus {
+    /// The merchant's trade number.
+    pub out_trade_no: String,
+    /// WeChat's transaction id, once paid.
+    pub transaction_id: Option<String>,
+    /// The state.
+    pub trade_state: TradeState,
+    /// The gateway's description of the state.
+    pub trade_state_desc: Option<String>,
+    /// The amount in fen, when the gateway reports it.
+    pub total_fee: Option<u32>,
+    /// When it was paid (`yyyyMMddHHmmss`).
+    pub time_end: Option<String>,
+}
+
+/// A refund to request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// The order to refund.
+    pub order: OrderRef,
+    /// The merchant's refund number (1 to 64 characters, unique per refund).
+    pub out_refund_no: String,
+    /// The order's total amount in fen.
+    pub total_fee: u32,
+    /// The amount to refund in fen (at most `total_fee`).
+    pub refund_fee: u32,
+    /// A reason shown to the user.
+    #[serde(default)]
+    pub refund_desc: Option<String>,
+}
+
+/// The gateway's receipt for a refund request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundReceipt {
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refunded amount in fen.
+    pub refund_fee: u32,
+}
+
+/// One refund of an order, from `refundquery`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundStatus {
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refunded amount in fen.
+    pub refund_fee: u32,
+    /// `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
+    pub refund_status: String,
+}
+
+/// The signing key and algorithm of a request: the merchant's API key, or
+/// in WeChat's simulation environment the key fetched from `getsignkey`.
+#[derive(Debug, Clone)]
+pub struct Signer<'a> {
+    /// The key.
+    pub key: &'a Secret,
+    /// The algorithm.
+    pub sign_type: SignType,
+}
+
+/// A signed v2 request for `path` (with `sandboxnew/` when `sandbox`).
+pub fn request(
+    api_base: &Url,
+    path: &str,
+    sandbox: bool,
+    mut fields: Fields,
+    signer: &Signer<'_>,
+) -> HttpRequest {
+    if signer.sign_type != SignType::Md5 {
+        fields.insert("sign_type".into(), signer.sign_type.as_str().into());
+    }
+    let sign = sign_v2(&fields, signer.key, signer.sign_type).into_signature();
+    fields.insert("sign".into(), sign);
+    let prefix = if sandbox && !path.starts_with("sandboxnew/") {
+        "sandboxnew/"
+    } else {
+        ""
+    };
+    let mut url = api_base.clone();
+    url.set_path(&format!(
+        "{}/{prefix}{path}",
+        api_base.path().trim_end_matches('/')
+    ));
+    HttpRequest {
+        method: Method::Post,
+        url,
+        body: xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes(),
+        content_type: Some("text/xml; charset=utf-8"),
+    }
+}
+
+/// The common fields of every merchant request.
+pub fn base_fields(merchant: &V2Merchant, nonce: &str) -> Fields {
+    let mut f = Fields::new();
+    f.insert("appid".into(), merchant.appid.clone());
+    f.insert("mch_id".into(), merchant.mch_id.clone());
+    f.insert("nonce_str".into(), nonce.to_owned());
+    f
+}
+
+/// `unifiedorder` fields for an APP payment of `order` at `now`.
+pub fn unifiedorder_fields(merchant: &V2Merchant, order: &Order, now: u64, nonce: &str) -> Fields {
+    let mut f = base_fields(merchant, nonce);
+    let expire = now + u64::from(order.expire_minutes()) * 60;
+    f.insert("body".into(), order.body().to_owned());
+    f.insert("out_trade_no".into(), order.out_trade_no().to_owned());
+    f.insert("total_fee".into(), order.total_fee().to_string());
+    f.insert("spbill_create_ip".into(), order.client_ip().to_string());
+    f.insert("notify_url".into(), merchant.notify_url.clone());
+    f.insert("trade_type".into(), "APP".into());
+    f.insert("time_start".into(), beijing_timestamp(now));
+    f.insert("time_expire".into(), beijing_timestamp(expire));
+    if let Some(attach) = order.attach() {
+        f.insert("attach".into(), attach.to_owned());
+    }
+    f
+}
+
+/// Fields naming an order (`orderquery`, `closeorder`, `refundquery`).
+pub fn order_ref_fields(merchant: &V2Merchant, order: &OrderRef, nonce: &str) -> Fields {
+    let mut f = base_fields(merchant, nonce);
+    let (k, v) = order.field();
+    f.insert(k.into(), v.to_owned());
+    f
+}
+
+/// `refund` fields; the amounts are checked here, before any network call.
+pub fn refund_fields(merchant: &V2Merchant, refund: &RefundRequest, nonce: &str) -> Result<Fields> {
+    let total = Fen::new(i64::from(refund.total_fee))
+        .map_err(|e| Error::InvalidArgument(format!("total_fee {e}")))?;
+    let part = Fen::new(i64::from(refund.refund_fee))
+        .map_err(|e| Error::InvalidArgument(format!("refund_fee {e}")))?;
+    if part > total {
+        return Err(Error::InvalidArgument(
+            "refund_fee is larger than total_fee".into(),
+        ));
+    }
+    let no = &refund.out_refund_no;
+    if no.is_empty()
+        || no.len() > 64
+        || !no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
+    {
+        return Err(Error::InvalidArgument(
+            "out_refund_no must be 1 to 64 characters of A-Z a-z 0-9 _ - | * @".into(),
+        ));
+    }
+    let mut f = order_ref_fields(merchant, &refund.order, nonce);
+    f.insert("out_refund_no".into(), no.clone());
+    f.insert("total_fee".into(), total.to_string());
+    f.insert("refund_fee".into(), part.to_string());
+    if let Some(desc) = refund.refund_desc.as_ref().filter(|d| !d.is_empty()) {
+        f.insert("refund_desc".into(), desc.clone());
+    }
+    f.insert("notify_url".into(), merchant.notify_url.clone());
+    Ok(f)
+}
+
+/// Reads a v2 answer: HTTP 200, XML, `return_code` SUCCESS, a valid
+/// signature, `result_code` SUCCESS; the verified fields.
+pub fn parse_response(response: &HttpResponse, signer: &Signer<'_>) -> Result<Fields> {
+    if response.status != 200 {
+        return Err(Error::HttpStatus {
+            status: response.status,
+        });
+    }
+    let fields = xml::parse(&response.body).map_err(|e| Error::MalformedResponse(e.to_string()))?;
+    let text = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    if text("return_code") != "SUCCESS" {
+        if text("return_code") == "FAIL" {
+            return Err(Error::Rejected {
+                code: "FAIL".into(),
+                message: truncate(text("return_msg")),
+            });
+        }
+        return Err(Error::MalformedResponse(
+            "response has no return_code".into(),
+        ));
+    }
+    let sign = fields
+        .get("sign")
+        .ok_or_else(|| Error::MalformedResponse("SUCCESS response is not signed".into()))?;
+    let expected = sign_v2(&fields, signer.key, signer.sign_type);
+    if !signatures_match(expected.signature(), sign) {
+        return Err(Error::MalformedResponse(
+            "response signature does not match (forged, or a different API key)".into(),
+        ));
+    }
+    if text("result_code") != "SUCCESS" {
+        return Err(Error::Rejected {
+            code: truncate(text("err_code")),
+            message: truncate(text("err_code_des")),
+        });
+    }
+    Ok(fields)
+}
+
+/// The answer's `field`, required.
+pub fn required(fields: &Fields, field: &str) -> Result<String> {
+    fields
+        .get(field)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| Error::MalformedResponse(format!("response has no {field}")))
+}
+
+fn optional(fields: &Fields, field: &str) -> Option<String> {
+    fields.get(field).filter(|v| !v.is_empty()).cloned()
+}
+
+fn fen(fields: &Fields, field: &str) -> Result<u32> {
+    let text = required(fields, field)?;
+    text.parse::<u32>()
+        .ok()
+        .filter(|f| *f > 0 && !text.starts_with('0'))
+        .ok_or_else(|| Error::MalformedResponse(format!("{field} is not a positive integer")))
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(256).collect()
+}
+
+/// The `prepay_id` of a verified `unifiedorder` answer.
+pub fn prepay_id(fields: &Fields) -> Result<String> {
+    let id = required(fields, "prepay_id")?;
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(Error::MalformedResponse(
+            "prepay_id has unexpected characters".into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// The order status of a verified `orderquery` answer.
+pub fn order_status(fields: &Fields) -> Result<OrderStatus> {
+    let trade_state = TradeState::parse(&required(fields, "trade_state")?);
+    Ok(OrderStatus {
+        out_trade_no: required(fields, "out_trade_no")?,
+        transaction_id: optional(fields, "transaction_id"),
+        total_fee: match fields.get("total_fee") {
+            Some(_) => Some(fen(fields, "total_fee")?),
+            None => None,
+        },
+        time_end: optional(fields, "time_end"),
+        trade_state_desc: optional(fields, "trade_state_desc"),
+        trade_state,
+    })
+}
+
+/// The receipt of a verified `refund` answer.
+pub fn refund_receipt(fields: &Fields) -> Result<RefundReceipt> {
+    Ok(RefundReceipt {
+        out_refund_no: required(fields, "out_refund_no")?,
+        refund_id: required(fields, "refund_id")?,
+        refund_fee: fen(fields, "refund_fee")?,
+    })
+}
+
+/// The refunds of a verified `refundquery` answer (`refund_count` numbered
+/// groups `out_refund_no_$n`, `refund_id_$n`, `refund_fee_$n`, `refund_status_$n`).
+pub fn refund_statuses(fields: &Fields) -> Result<Vec<RefundStatus>> {
+    let count: usize = required(fields, "refund_count")?
+        .parse()
+        .ok()
+        .filter(|n| *n <= 50)
+        .ok_or_else(|| Error::MalformedResponse("refund_count is not a number up to 50".into()))?;
+    (0..count)
+        .map(|n| {
+            Ok(RefundStatus {
+                out_refund_no: required(fields, &format!("out_refund_no_{n}"))?,
+                refund_id: required(fields, &format!("refund_id_{n}"))?,
+                refund_fee: fen(fields, &format!("refund_fee_{n}"))?,
+                refund_status: required(fields, &format!("refund_status_{n}"))?,
+            })
+        })
+        .collect()
+}
+
+/// The app's parameters for `prepay_id`, signed with the merchant's
+/// algorithm: `appid, noncestr, package, partnerid, prepayid, timestamp`.
+pub fn app_params(
+    merchant: &V2Merchant,
+    signer: &Signer<'_>,
+    order: &Order,
+    prepay_id: &str,
+    now: u64,
+    nonce: &str,
+) -> PayParams {
+    let mut f = Fields::new();
+    f.insert("appid".into(), merchant.appid.clone());
+    f.insert("noncestr".into(), nonce.to_owned());
+    f.insert("package".into(), APP_PACKAGE.into());
+    f.insert("partnerid".into(), merchant.mch_id.clone());
+    f.insert("prepayid".into(), prepay_id.to_owned());
+    f.insert("timestamp".into(), now.to_string());
+    let sign = sign_v2(&f, signer.key, signer.sign_type).into_signature();
+    let mut take = |k: &str| f.remove(k).unwrap_or_default();
+    PayParams {
+        appid: take("appid"),
+        partnerid: take("partnerid"),
+        prepayid: take("prepayid"),
+        package: take("package"),
+        noncestr: take("noncestr"),
+        timestamp: take("timestamp"),
+        sign,
+        out_trade_no: order.out_trade_no().to_owned(),
+        total_fee: order.total_fee().get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merchant(sign_type: SignType) -> V2Merchant {
+        V2Merchant {
+            appid: "wxd930ea5d5a258f4f".into(),
+            mch_id: "10000100".into(),
+            api_key: Secret::new("192006250b4c09247ec02edce69f6a2d"),
+            sign_type,
+            notify_url: "https://example.com/notify".into(),
+        }
+    }
+
+    fn respond(pairs: &[(&str, &str)], m: &V2Merchant) -> HttpResponse {
+        let mut f: Fields = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let sign = sign_v2(&f, &m.api_key, m.sign_type).into_signature();
+        f.insert("sign".into(), sign);
+        HttpResponse {
+            status: 200,
+            body: xml::write(f.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn requests_are_signed_xml_with_sign_type_when_not_md5() {
+        let base = Url::parse("https://api.mch.weixin.qq.com").expect("url");
+        for sign_type in [SignType::Md5, SignType::HmacSha256] {
+            let m = merchant(sign_type);
+            let signer = Signer {
+                key: &m.api_key,
+                sign_type,
+            };
+            let req = request(&base, ORDERQUERY, false, base_fields(&m, "n"), &signer);
+            assert_eq!(
+                req.url.as_str(),
+                "https://api.mch.weixin.qq.com/pay/orderquery"
+            );
+            let sent = xml::parse(&req.body).expect("xml");
+            assert_eq!(
+                sent.contains_key("sign_type"),
+                sign_type == SignType::HmacSha256
+            );
+            let expected = sign_v2(&sent, &m.api_key, sign_type);
+            assert_eq!(sent["sign"], expected.signature());
+        }
+        let m = merchant(SignType::Md5);
+        let signer = Signer {
+            key: &m.api_key,
+            sign_type: SignType::Md5,
+        };
+        let sandboxed = request(&base, UNIFIEDORDER, true, base_fields(&m, "n"), &signer);
+        assert_eq!(sandboxed.url.path(), "/sandboxnew/pay/unifiedorder");
+    }
+
+    #[test]
+    fn responses_are_verified_before_they_are_believed() {
+        let m = merchant(SignType::HmacSha256);
+        let signer = Signer {
+            key: &m.api_key,
+            sign_type: m.sign_type,
+        };
+        let good = respond(
+            &[
+                ("return_code", "SUCCESS"),
+                ("result_code", "SUCCESS"),
+                ("prepay_id", "wx201410272009395522657a690389285100"),
+                ("extra", "x"),
+            ],
+            &m,
+        );
+        let fields = parse_response(&good, &signer).expect("verified");
+        assert_eq!(
+            prepay_id(&fields).expect("id"),
+            "wx201410272009395522657a690389285100"
+        );
+
+        // Signed with another key: forged.
+        let forged = respond(
+            &[
+                ("return_code", "SUCCESS"),
+                ("result_code", "SUCCESS"),
+                ("prepay_id", "x"),
+            ],
+            &merchant(SignType::Md5),
+        );
+        assert!(matches!(
+            parse_response(&forged, &signer),
+            Err(Error::MalformedResponse(_))
+        ));
+
+        // Unsigned SUCCESS: forged.
+        let unsigned = HttpResponse {
+            status: 200,
+            body: xml::write([("return_code", "SUCCESS"), ("result_code", "SUCCESS")]).into_bytes(),
+        };
+        assert!(matches!(
+            parse_response(&unsigned, &signer),
+            Err(Error::MalformedResponse(_))
+        ));
+
+        // FAIL answers carry their message and need no signature.
+        let fail = HttpResponse {
+            status: 200,
+            body: xml::write([("return_code", "FAIL"), ("return_msg", "签名错误")]).into_bytes(),
+        };
+        assert_eq!(
+            parse_response(&fail, &signer),
+            Err(Error::Rejected {
+                code: "FAIL".into(),
+                message: "签名错误".into()
+            })
+        );
+
+        let business = respond(
+            &[
+                ("return_code", "SUCCESS"),
+                ("result_code", "FAIL"),
+                ("err_code", "ORDERPAID"),
+                ("err_code_des", "该订单已支付"),
+            ],
+            &m,
+        );
+        let err = parse_response(&business, &signer).expect_err("business error");
+        assert_eq!(err.code(), Some("ORDERPAID"));
+        assert_eq!(
+            parse_response(
+                &HttpResponse {
+                    status: 502,
+                    body: Vec::new()
+                },
+                &signer
+            ),
+            Err(Error::HttpStatus { status: 502 })
+        );
+    }
+
+    #[test]
+    fn order_status_and_refunds_are_typed() {
+        let m = merchant(SignType::Md5);
+        let signer = Signer {
+            key: &m.api_key,
+            sign_type: m.sign_type,
+        };
+        let answer = respond(
+            &[
+                ("return_code", "SUCCESS"),
+                ("result_code", "SUCCESS"),
+                ("trade_state", "SUCCESS"),
+                ("out_trade_no", "A1"),
+                ("transaction_id", "42"),
+                ("total_fee", "29"),
+                ("time_end", "20141030133525"),
+            ],
+            &m,
+        );
+        let status = order_status(&parse_response(&answer, &signer).expect("ok")).expect("status");
+        assert_eq!(status.trade_state, TradeState::Success);
+        assert_eq!(status.total_fee, Some(29));
+        assert_eq!(
+            TradeState::parse("NEWSTATE"),
+            TradeState::Other("NEWSTATE".into())
+        );
+
+        let refunds = respond(
+            &[
+                ("return_code", "SUCCESS"),
+                ("result_code", "SUCCESS"),
+                ("refund_count", "2"),
+                ("out_refund_no_0", "R1"),
+                ("refund_id_0", "1"),
+                ("refund_fee_0", "10"),
+                ("refund_status_0", "SUCCESS"),
+                ("out_refund_no_1", "R2"),
+                ("refund_id_1", "2"),
+                ("refund_fee_1", "19"),
+                ("refund_status_1", "PROCESSING"),
+            ],
+            &m,
+        );
+        let list = refund_statuses(&parse_response(&refunds, &signer).expect("ok")).expect("list");
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].refund_status, "PROCESSING");
+    }
+
+    #[test]
+    fn refund_amounts_are_checked_before_sending() {
+        let m = merchant(SignType::Md5);
+        let mut r = RefundRequest {
+            order: OrderRef::OutTradeNo("A1".into()),
+            out_refund_no: "R1".into(),
+            total_fee: 29,
+            refund_fee: 30,
+            refund_desc: None,
+        };
+        assert!(refund_fields(&m, &r, "n").is_err());
+        r.refund_fee = 0;
+        assert!(refund_fields(&m, &r, "n").is_err());
+        r.refund_fee = 29;
+        let f = refund_fields(&m, &r, "n").expect("valid");
+        assert_eq!(f["refund_fee"], "29");
+        r.out_refund_no = "bad no".into();
+        assert!(refund_fields(&m, &r, "n").is_err());
+    }
+
+    #[test]
+    fn app_params_use_the_merchant_algorithm() {
+        let order = Order::new("A1", Fen::new(29).expect("fen"), "b", "1.2.3.4").expect("order");
+        for sign_type in [SignType::Md5, SignType::HmacSha256] {
+            let m = merchant(sign_type);
+            let signer = Signer {
+                key: &m.api_key,
+                sign_type,
+            };
+            let p = app_params(&m, &signer, &order, "wx2014", 1_414_411_779, "n");
+            assert_eq!(p.partnerid, "10000100");
+            assert_eq!(p.package, "Sign=WXPay");
+            let f: Fields = [
+                ("appid", p.appid.as_str()),
+                ("noncestr", "n"),
+                ("package", "Sign=WXPay"),
+                ("partnerid", "10000100"),
+                ("prepayid", "wx2014"),
+                ("timestamp", "1414411779"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            assert_eq!(p.sign, sign_v2(&f, &m.api_key, sign_type).signature());
+        }
+    }
+}
