@@ -7,15 +7,17 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use wxpay::flow::{pay_params, prepay_body};
 use wxpay::package::build_package;
 use wxpay::sign::{sign_sha1, Fields};
+use wxpay::merchant::LegacyMerchant;
 use wxpay::{Charset, Config, Order, Secret};
 
-fn config(charset: &str) -> Config {
+fn config(charset: &str) -> LegacyMerchant {
     Config::from_json(&format!(
         r#"{{"appid":"wxd930ea5d5a258f4f","app_secret":"s",
             "app_key":"L8LrMqqeGRxST5reouB0K66CaYAWpqhAVsq7ggKkxHCOastWksvuX1uvmvQclxaHoYd3ElNBrNO2DHnnzgfVG9Qs473M3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K",
             "partner_id":"1900000109","partner_key":"8934e7d15453e97507ef794cf7b0519d",
             "notify_url":"http://weixin.qq.com","input_charset":"{charset}"}}"#
     ))
+    .and_then(|c| c.legacy_merchant())
     .expect("valid config")
 }
 

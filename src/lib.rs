@@ -32,6 +32,8 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod flow;
 pub mod gateway;
 pub mod merchant;

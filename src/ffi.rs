@@ -1,0 +1,814 @@
+//! The C ABI of libwxpay: the crate's only hand-written `unsafe` code.
+//!
+//! cbindgen turns this module into `include/wxpay.h` (the doc comments below
+//! are written for C readers and copied into the header). The shape follows
+//! rustls-ffi:
+//!
+//! - every function returns `0` ([`WxPayResult::WXPAY_OK`]) or a stable
+//!   non-zero code of the one [`WxPayResult`] enum, and on failure writes an
+//!   error document (JSON) to `*out_error` when the caller asked for one;
+//! - every function catches panics at the boundary (`ffi_boundary`): a
+//!   panic becomes [`WxPayResult::WXPAY_ERR_PANIC`], never an abort of the host;
+//! - a client is an opaque, typed handle ([`WxPayClient`]) created by one
+//!   function and freed by one NULL-tolerant function;
+//! - every string handed to the caller is allocated here and freed only by
+//!   [`wxpay_string_free`].
+//!
+//! Inputs and outputs are JSON in the schemas of [`Config::from_json`],
+//! [`Order::from_json`] and [`PayParams`](crate::PayParams); nothing here
+//! knows the protocol, it only converts and checks.
+
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::sign::{fields_from_json, sign, Scheme};
+use crate::{Client, Config, Order, Secret};
+
+/// The longest string argument accepted, in bytes, not counting the NUL
+/// terminator (1 MiB). A longer argument fails with
+/// `WXPAY_ERR_INPUT_TOO_LONG`; no more than this many bytes (plus one) of it
+/// are ever read.
+pub const WXPAY_MAX_INPUT_BYTES: usize = 1 << 20;
+
+/// The result codes of every `int32_t` function of this API.
+///
+/// `WXPAY_OK` (0) is success; every other value is a failure whose number is
+/// stable: codes are never renumbered or reused, and new kinds get new
+/// numbers. `wxpay_result_name()` gives each code's name (the same string as
+/// the `"kind"` of the error document), `wxpay_result_message()` a sentence.
+///
+/// Ranges: 1001-1099 for arguments refused at the C boundary; 1101-1199 for
+/// inputs the library refuses; 1201-1299 for failures of the services the
+/// library talks to (the gateway, the token store); 1901-1999 for faults
+/// inside the library.
+#[repr(i32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WxPayResult {
+    /// Success.
+    WXPAY_OK = 0,
+    /// A pointer argument that must not be NULL was NULL.
+    WXPAY_ERR_NULL_ARGUMENT = 1001,
+    /// A string argument is not valid UTF-8.
+    WXPAY_ERR_INVALID_UTF8 = 1002,
+    /// A string argument is longer than `WXPAY_MAX_INPUT_BYTES`.
+    WXPAY_ERR_INPUT_TOO_LONG = 1003,
+    /// A JSON argument is not JSON at all (a syntax error).
+    WXPAY_ERR_INVALID_JSON = 1101,
+    /// The configuration is well-formed JSON but unusable (a missing, unknown
+    /// or wrong field); the message names the field.
+    WXPAY_ERR_INVALID_CONFIG = 1102,
+    /// The order is well-formed JSON but unusable (bad amount, id, body, IP...);
+    /// the message names the field.
+    WXPAY_ERR_INVALID_ORDER = 1103,
+    /// Another argument is unusable: an unknown signature scheme, an empty
+    /// key, parameters that are not a flat object of strings and integers.
+    WXPAY_ERR_INVALID_ARGUMENT = 1104,
+    /// A payment notification failed verification (signature, merchant,
+    /// amount...): answer it with the failure reply and do not act on it.
+    WXPAY_ERR_INVALID_NOTIFICATION = 1105,
+    /// The gateway could not be reached or did not answer in time; retrying
+    /// later may succeed.
+    WXPAY_ERR_NETWORK = 1201,
+    /// The gateway answered with an HTTP status other than 200 (the error
+    /// document carries `"http_status"`).
+    WXPAY_ERR_HTTP_STATUS = 1202,
+    /// The gateway answered with a non-zero `errcode` (the error document
+    /// carries `"errcode"` and `"errmsg"` exactly as the gateway sent them).
+    WXPAY_ERR_GATEWAY = 1203,
+    /// The gateway answered 200 with a body that is not the documented shape.
+    WXPAY_ERR_MALFORMED_RESPONSE = 1204,
+    /// The shared access_token store (e.g. Redis) could not be used; retrying
+    /// later may succeed.
+    WXPAY_ERR_TOKEN_STORE = 1205,
+    /// The API v2 gateway refused the request with a code of its own (the
+    /// error document carries it as `"gateway_code"`, e.g. `"ORDERPAID"`, and
+    /// the gateway's description as `"gateway_message"`).
+    WXPAY_ERR_REJECTED = 1206,
+    /// A panic (a bug in libwxpay) was caught at the C boundary. The call had
+    /// no effect visible to the caller; the process can go on.
+    WXPAY_ERR_PANIC = 1901,
+    /// The library produced an output it cannot hand over as a C string (a NUL
+    /// byte inside it). Not expected to happen; reported instead of truncating.
+    WXPAY_ERR_INTERNAL = 1902,
+}
+
+/// Every code, in numeric order (private: cbindgen would export a public one).
+const ALL_RESULTS: [WxPayResult; 17] = [
+    WxPayResult::WXPAY_OK,
+    WxPayResult::WXPAY_ERR_NULL_ARGUMENT,
+    WxPayResult::WXPAY_ERR_INVALID_UTF8,
+    WxPayResult::WXPAY_ERR_INPUT_TOO_LONG,
+    WxPayResult::WXPAY_ERR_INVALID_JSON,
+    WxPayResult::WXPAY_ERR_INVALID_CONFIG,
+    WxPayResult::WXPAY_ERR_INVALID_ORDER,
+    WxPayResult::WXPAY_ERR_INVALID_ARGUMENT,
+    WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION,
+    WxPayResult::WXPAY_ERR_NETWORK,
+    WxPayResult::WXPAY_ERR_HTTP_STATUS,
+    WxPayResult::WXPAY_ERR_GATEWAY,
+    WxPayResult::WXPAY_ERR_MALFORMED_RESPONSE,
+    WxPayResult::WXPAY_ERR_TOKEN_STORE,
+    WxPayResult::WXPAY_ERR_REJECTED,
+    WxPayResult::WXPAY_ERR_PANIC,
+    WxPayResult::WXPAY_ERR_INTERNAL,
+];
+
+impl WxPayResult {
+    /// The code for a number, if it is one.
+    pub fn from_code(code: i32) -> Option<WxPayResult> {
+        ALL_RESULTS.into_iter().find(|r| *r as i32 == code)
+    }
+
+    /// The snake_case name (the error document's `"kind"`). For the kinds of
+    /// [`crate::ErrorKind`] it is the same string as [`crate::ErrorKind::as_str`].
+    pub fn name(self) -> &'static str {
+        without_nul(self.name_nul())
+    }
+
+    /// The name with its NUL terminator, for C.
+    fn name_nul(self) -> &'static str {
+        match self {
+            WxPayResult::WXPAY_OK => "ok\0",
+            WxPayResult::WXPAY_ERR_NULL_ARGUMENT => "null_argument\0",
+            WxPayResult::WXPAY_ERR_INVALID_UTF8 => "invalid_utf8\0",
+            WxPayResult::WXPAY_ERR_INPUT_TOO_LONG => "input_too_long\0",
+            WxPayResult::WXPAY_ERR_INVALID_JSON => "invalid_json\0",
+            WxPayResult::WXPAY_ERR_INVALID_CONFIG => "invalid_config\0",
+            WxPayResult::WXPAY_ERR_INVALID_ORDER => "invalid_order\0",
+            WxPayResult::WXPAY_ERR_INVALID_ARGUMENT => "invalid_argument\0",
+            WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION => "invalid_notification\0",
+            WxPayResult::WXPAY_ERR_NETWORK => "network\0",
+            WxPayResult::WXPAY_ERR_HTTP_STATUS => "http_status\0",
+            WxPayResult::WXPAY_ERR_GATEWAY => "gateway\0",
+            WxPayResult::WXPAY_ERR_MALFORMED_RESPONSE => "malformed_response\0",
+            WxPayResult::WXPAY_ERR_TOKEN_STORE => "token_store\0",
+            WxPayResult::WXPAY_ERR_REJECTED => "rejected\0",
+            WxPayResult::WXPAY_ERR_PANIC => "panic\0",
+            WxPayResult::WXPAY_ERR_INTERNAL => "internal\0",
+        }
+    }
+
+    /// A one-line description of the code.
+    pub fn message(self) -> &'static str {
+        without_nul(self.message_nul())
+    }
+
+    /// The message with its NUL terminator, for C.
+    fn message_nul(self) -> &'static str {
+        match self {
+            WxPayResult::WXPAY_OK => "success\0",
+            WxPayResult::WXPAY_ERR_NULL_ARGUMENT => "a required pointer argument was NULL\0",
+            WxPayResult::WXPAY_ERR_INVALID_UTF8 => "a string argument is not valid UTF-8\0",
+            WxPayResult::WXPAY_ERR_INPUT_TOO_LONG => {
+                "a string argument is longer than WXPAY_MAX_INPUT_BYTES\0"
+            }
+            WxPayResult::WXPAY_ERR_INVALID_JSON => "a JSON argument is not valid JSON\0",
+            WxPayResult::WXPAY_ERR_INVALID_CONFIG => "the configuration is invalid\0",
+            WxPayResult::WXPAY_ERR_INVALID_ORDER => "the order is invalid\0",
+            WxPayResult::WXPAY_ERR_INVALID_ARGUMENT => "an argument is invalid\0",
+            WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION => {
+                "a payment notification failed verification\0"
+            }
+            WxPayResult::WXPAY_ERR_NETWORK => "the gateway could not be reached in time\0",
+            WxPayResult::WXPAY_ERR_HTTP_STATUS => "the gateway answered an HTTP error status\0",
+            WxPayResult::WXPAY_ERR_GATEWAY => "the gateway answered a non-zero errcode\0",
+            WxPayResult::WXPAY_ERR_MALFORMED_RESPONSE => "the gateway's answer is malformed\0",
+            WxPayResult::WXPAY_ERR_TOKEN_STORE => "the shared access_token store failed\0",
+            WxPayResult::WXPAY_ERR_REJECTED => {
+                "the gateway refused the request with its own code\0"
+            }
+            WxPayResult::WXPAY_ERR_PANIC => "a panic inside libwxpay was caught (a bug)\0",
+            WxPayResult::WXPAY_ERR_INTERNAL => "libwxpay produced an output it cannot return\0",
+        }
+    }
+
+    /// The C boundary's code for a library error kind. Exhaustive on purpose:
+    /// a new [`crate::ErrorKind`] does not compile until it has a code here.
+    pub fn from_kind(kind: crate::ErrorKind) -> WxPayResult {
+        use crate::ErrorKind as K;
+        match kind {
+            K::InvalidConfig => WxPayResult::WXPAY_ERR_INVALID_CONFIG,
+            K::InvalidOrder => WxPayResult::WXPAY_ERR_INVALID_ORDER,
+            K::InvalidJson => WxPayResult::WXPAY_ERR_INVALID_JSON,
+            K::InvalidArgument => WxPayResult::WXPAY_ERR_INVALID_ARGUMENT,
+            K::Network => WxPayResult::WXPAY_ERR_NETWORK,
+            K::HttpStatus => WxPayResult::WXPAY_ERR_HTTP_STATUS,
+            K::Gateway => WxPayResult::WXPAY_ERR_GATEWAY,
+            K::MalformedResponse => WxPayResult::WXPAY_ERR_MALFORMED_RESPONSE,
+            K::TokenStore => WxPayResult::WXPAY_ERR_TOKEN_STORE,
+            K::Rejected => WxPayResult::WXPAY_ERR_REJECTED,
+            K::InvalidNotification => WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION,
+        }
+    }
+}
+
+/// A WeChat Pay client for one merchant configuration (opaque).
+///
+/// Created by `wxpay_client_new()`, freed by `wxpay_client_free()`. It owns
+/// the configuration (secrets included), a cached access_token shared by
+/// every call, and a pool of keep-alive connections.
+///
+/// Thread safety: a client may be used by many threads at once (calls take a
+/// `const WxPayClient *`); share one per merchant and process, so that all
+/// threads share one access_token. Only `wxpay_client_free()` must not race
+/// with another call on the same client.
+pub struct WxPayClient {
+    client: Client,
+}
+
+// The documented thread safety rests on this.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<WxPayClient>();
+};
+
+/// A failure on its way to the caller: the code and the error document.
+#[derive(Debug)]
+struct Failure {
+    code: WxPayResult,
+    message: String,
+    /// The document's other fields (`errcode`, `errmsg`, `http_status`...).
+    extra: Map<String, Value>,
+}
+
+impl Failure {
+    fn new(code: WxPayResult, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    fn null(argument: &str) -> Failure {
+        Failure::new(
+            WxPayResult::WXPAY_ERR_NULL_ARGUMENT,
+            format!("argument `{argument}` is NULL"),
+        )
+    }
+
+    /// The error document. Built with serde_json, so any byte of the message
+    /// (a NUL included) comes out escaped.
+    fn to_json(&self) -> String {
+        let mut doc = self.extra.clone();
+        doc.insert("code".into(), Value::from(self.code as i32));
+        doc.insert("kind".into(), Value::from(self.code.name()));
+        doc.insert("message".into(), Value::from(self.message.as_str()));
+        doc.entry("retryable").or_insert(Value::Bool(false));
+        Value::Object(doc).to_string()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        let mut failure = Failure::new(WxPayResult::from_kind(error.kind()), error.to_string());
+        let extra = &mut failure.extra;
+        if let Some(errcode) = error.errcode() {
+            extra.insert("errcode".into(), Value::from(errcode));
+        }
+        if let Some(errmsg) = error.errmsg() {
+            extra.insert("errmsg".into(), Value::from(errmsg));
+        }
+        match &error {
+            Error::HttpStatus { status } => {
+                extra.insert("http_status".into(), Value::from(*status));
+            }
+            Error::Rejected { code, message } => {
+                extra.insert("gateway_code".into(), Value::from(code.as_str()));
+                extra.insert("gateway_message".into(), Value::from(message.as_str()));
+            }
+            _ => {}
+        }
+        extra.insert("retryable".into(), Value::from(error.is_retryable()));
+        failure
+    }
+}
+
+/// Runs `body` with panics caught, and turns its outcome into a result code.
+///
+/// `out_error` must be NULL or valid for a write of one pointer (the caller's
+/// contract). It is set to NULL first; on failure it receives the error
+/// document.
+fn ffi_boundary(out_error: *mut *mut c_char, body: impl FnOnce() -> Result<(), Failure>) -> i32 {
+    if !out_error.is_null() {
+        // SAFETY: the caller promises `out_error` is NULL or writable.
+        unsafe { out_error.write(ptr::null_mut()) };
+    }
+    let failure = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return WxPayResult::WXPAY_OK as i32,
+        Ok(Err(failure)) => failure,
+        Err(_payload) => Failure::new(
+            WxPayResult::WXPAY_ERR_PANIC,
+            "a panic inside libwxpay was caught at the C boundary (a bug; the panic message went to stderr)",
+        ),
+    };
+    let code = failure.code as i32;
+    if !out_error.is_null() {
+        // Building the document allocates; a panic here (out of memory is an
+        // abort anyway) must not cross the boundary either.
+        let document = catch_unwind(AssertUnwindSafe(|| c_string(failure.to_json())));
+        if let Ok(Ok(document)) = document {
+            // SAFETY: as above.
+            unsafe { out_error.write(document) };
+        }
+    }
+    code
+}
+
+/// Runs `body` with panics caught, for the functions that return a static
+/// NUL-terminated string: a panic gives `fallback`.
+fn ffi_boundary_static(
+    fallback: &'static str,
+    body: impl FnOnce() -> &'static str,
+) -> *const c_char {
+    let text = catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback);
+    debug_assert!(text.ends_with('\0'));
+    text.as_ptr().cast()
+}
+
+/// `text` without its trailing NUL.
+fn without_nul(text: &'static str) -> &'static str {
+    text.strip_suffix('\0').unwrap_or(text)
+}
+
+/// Hands a string to C: a `char *` that only [`wxpay_string_free`] frees.
+fn c_string(text: String) -> Result<*mut c_char, Failure> {
+    CString::new(text).map(CString::into_raw).map_err(|_| {
+        Failure::new(
+            WxPayResult::WXPAY_ERR_INTERNAL,
+            "an output string contains a NUL byte",
+        )
+    })
+}
+
+/// Reads a C string argument: not NULL, at most [`WXPAY_MAX_INPUT_BYTES`]
+/// bytes (never reading further than that), valid UTF-8. Messages name the
+/// argument but never show its content (it may be a key).
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a NUL-terminated string, or to at least
+/// `WXPAY_MAX_INPUT_BYTES + 1` readable bytes, that stays unchanged for `'a`.
+unsafe fn read_str<'a>(ptr: *const c_char, argument: &str) -> Result<&'a str, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(argument));
+    }
+    let start = ptr.cast::<u8>();
+    let mut len = 0;
+    // SAFETY: reading stops at the terminator, or after MAX + 1 bytes when the
+    // string is longer: every byte read is part of the caller's string.
+    while unsafe { start.add(len).read() } != 0 {
+        len += 1;
+        if len > WXPAY_MAX_INPUT_BYTES {
+            return Err(Failure::new(
+                WxPayResult::WXPAY_ERR_INPUT_TOO_LONG,
+                format!("argument `{argument}` is longer than {WXPAY_MAX_INPUT_BYTES} bytes"),
+            ));
+        }
+    }
+    // SAFETY: the `len` bytes before the terminator were just read.
+    let bytes = unsafe { std::slice::from_raw_parts(start, len) };
+    std::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            WxPayResult::WXPAY_ERR_INVALID_UTF8,
+            format!(
+                "argument `{argument}` is not valid UTF-8 (at byte {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Checks a required output pointer and sets `*out = NULL`.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write of one pointer.
+unsafe fn clear_out<T>(out: *mut *mut T, argument: &str) -> Result<(), Failure> {
+    if out.is_null() {
+        return Err(Failure::null(argument));
+    }
+    // SAFETY: not NULL, and the caller promises it is writable.
+    unsafe { out.write(ptr::null_mut()) };
+    Ok(())
+}
+
+/// The version of libwxpay, e.g. `"0.1.0"`.
+///
+/// Returns a static NUL-terminated string: never NULL, never to be freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn wxpay_version() -> *const c_char {
+    ffi_boundary_static("unknown\0", || concat!(env!("CARGO_PKG_VERSION"), "\0"))
+}
+
+/// The snake_case name of a result code: `"ok"`, `"null_argument"`,
+/// `"invalid_order"`, `"gateway"`... (the same string as the `"kind"` of the
+/// error document), or `"unknown"` for a number that is not a code.
+///
+/// Returns a static NUL-terminated string: never NULL, never to be freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn wxpay_result_name(code: i32) -> *const c_char {
+    ffi_boundary_static("unknown\0", || match WxPayResult::from_code(code) {
+        Some(result) => result.name_nul(),
+        None => "unknown\0",
+    })
+}
+
+/// A one-line English description of a result code, or
+/// `"unknown result code"` for a number that is not a code.
+///
+/// Returns a static NUL-terminated string: never NULL, never to be freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn wxpay_result_message(code: i32) -> *const c_char {
+    ffi_boundary_static("unknown result code\0", || {
+        match WxPayResult::from_code(code) {
+            Some(result) => result.message_nul(),
+            None => "unknown result code\0",
+        }
+    })
+}
+
+/// Creates a client from a JSON configuration.
+///
+/// `config_json`: a NUL-terminated UTF-8 JSON object with the keys `appid`,
+/// `app_secret`, `app_key`, `partner_id`, `partner_key`, `notify_url`, and
+/// optionally `api_base` (default `https://api.weixin.qq.com`; plain `http://`
+/// only for loopback hosts), `input_charset` (`"UTF-8"` or `"GBK"`) and
+/// `timeout_ms`. Unknown keys are an error. The string is only read during
+/// the call; the client keeps its own copy.
+///
+/// `*out_client` is set to NULL on entry (`out_client` itself must not be
+/// NULL). On success returns `WXPAY_OK` and stores a new client in
+/// `*out_client`; the caller owns it and frees it with `wxpay_client_free()`.
+/// No network call is made here. On failure returns a non-zero `WXPAY_ERR_*`
+/// code and `*out_client` stays NULL.
+///
+/// Error reporting (the same for every function with `out_error`): on entry
+/// `*out_error` is set to NULL (when `out_error` is not NULL); on failure it
+/// receives a JSON document `{"code": N, "kind": "...", "message": "...",
+/// "retryable": bool}`, plus `"errcode"` and `"errmsg"` when the gateway
+/// answered with an errcode, `"http_status"` for `WXPAY_ERR_HTTP_STATUS`, and
+/// `"gateway_code"` and `"gateway_message"` for `WXPAY_ERR_REJECTED`.
+/// The caller owns that string and frees it with `wxpay_string_free()`.
+/// `out_error` may be NULL when the caller only wants the code. Messages never
+/// contain a secret or the content of an argument.
+///
+/// # Safety
+///
+/// `config_json` is NULL or a NUL-terminated string; `out_client` and
+/// `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_client_new(
+    config_json: *const c_char,
+    out_client: *mut *mut WxPayClient,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_client, "out_client")? };
+        let json = unsafe { read_str(config_json, "config_json")? };
+        let config = Config::from_json(json)?;
+        let client = Box::new(WxPayClient {
+            client: Client::new(config)?,
+        });
+        // SAFETY: checked above.
+        unsafe { out_client.write(Box::into_raw(client)) };
+        Ok(())
+    })
+}
+
+/// Frees a client made by `wxpay_client_new()`, with its secrets (zeroed) and
+/// connections. NULL is a no-op.
+///
+/// # Safety
+///
+/// `client` is NULL or a client from `wxpay_client_new()` not freed yet, and
+/// no other call uses it during or after this one.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_client_free(client: *mut WxPayClient) {
+    if client.is_null() {
+        return;
+    }
+    // A panic while dropping is swallowed: there is no code to return.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller gives back ownership of a pointer from Box::into_raw.
+        drop(unsafe { Box::from_raw(client) });
+    }));
+}
+
+/// Runs the whole payment flow for one order and returns the parameters the
+/// app hands to the WeChat SDK.
+///
+/// `order_json`: a NUL-terminated UTF-8 JSON object with `out_trade_no`,
+/// exactly one of `total_fee` (integer fen, e.g. `1999`) or `total_yuan`
+/// (decimal string of yuan, at most two decimals, e.g. `"19.99"`), `body`,
+/// `client_ip` (IPv4), and optionally `attach`, `expire_minutes`, `traceid`.
+/// Only read during the call.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+/// `{"appid", "partnerid", "prepayid", "package", "noncestr", "timestamp",
+/// "sign", "out_trade_no", "total_fee"}` (all strings but `total_fee`, an
+/// integer of fen). The caller owns it and frees it with
+/// `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code, `*out_json` stays NULL, and
+/// `*out_error` is filled as described at `wxpay_client_new()`. An invalid
+/// order fails before any network call.
+///
+/// This call blocks on the network: an access_token fetch when none is
+/// cached, the `genprepay` call, and both once more when the gateway rejects
+/// the token; each HTTP exchange is bounded by the configured `timeout_ms`.
+/// Thread-safe: any number of
+/// threads may call it on the same client at once; they share one cached
+/// access_token and one connection pool.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `order_json`
+/// is NULL or a NUL-terminated string; `out_json` and `out_error` are NULL or
+/// valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_build_pay_params(
+    client: *const WxPayClient,
+    order_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_json, "out_json")? };
+        // SAFETY: NULL or a live client; shared access only (it is Sync).
+        let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::null("client"))?;
+        let json = unsafe { read_str(order_json, "order_json")? };
+        let order = Order::from_json(json)?;
+        let params = client.client.build_pay_params(&order)?;
+        let text = serde_json::to_string(&params).map_err(|e| {
+            Failure::new(
+                WxPayResult::WXPAY_ERR_INTERNAL,
+                format!("the pay parameters could not be serialized ({e})"),
+            )
+        })?;
+        let text = c_string(text)?;
+        // SAFETY: checked above.
+        unsafe { out_json.write(text) };
+        Ok(())
+    })
+}
+
+/// Signs a flat parameter map, as `wxpay sign` does.
+///
+/// `scheme`: a scheme name as `wxpay sign` takes it: `"legacy-package"` (MD5
+/// of the sorted non-empty fields with `&key=KEY` appended, upper-case hex;
+/// charset from an `input_charset` field, UTF-8 when absent),
+/// `"legacy-sha1"` (SHA1 of the sorted fields with `appkey=KEY`, lower-case
+/// hex), or the API v2 schemes `"v2-md5"` and `"v2-hmac-sha256"`. An unknown
+/// name fails with `WXPAY_ERR_INVALID_ARGUMENT`, whose message lists the
+/// known ones. `key`: the matching key (partner key, app key or API key), not
+/// empty. `params_json`: a JSON object whose values are strings or integers.
+/// All three are NUL-terminated UTF-8 strings, only read during the call.
+///
+/// `*out_sign` is set to NULL on entry (`out_sign` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores the hex signature in `*out_sign`;
+/// the caller owns it and frees it with `wxpay_string_free()`. On failure
+/// returns a non-zero code, `*out_sign` stays NULL, and `*out_error` is
+/// filled as described at `wxpay_client_new()`. Pure: no network,
+/// thread-safe.
+///
+/// # Safety
+///
+/// `scheme`, `key` and `params_json` are NULL or NUL-terminated strings;
+/// `out_sign` and `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_sign(
+    scheme: *const c_char,
+    key: *const c_char,
+    params_json: *const c_char,
+    out_sign: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_sign, "out_sign")? };
+        // Every pointer and string is checked before any value is judged.
+        let scheme = unsafe { read_str(scheme, "scheme")? };
+        let key = unsafe { read_str(key, "key")? };
+        let params = unsafe { read_str(params_json, "params_json")? };
+        let scheme: Scheme = scheme.parse()?;
+        if key.is_empty() {
+            return Err(Failure::new(
+                WxPayResult::WXPAY_ERR_INVALID_ARGUMENT,
+                "argument `key` is empty",
+            ));
+        }
+        let key = Secret::new(key);
+        let fields = fields_from_json(params)?;
+        let signature = c_string(sign(scheme, &key, &fields)?.into_signature())?;
+        // SAFETY: checked above.
+        unsafe { out_sign.write(signature) };
+        Ok(())
+    })
+}
+
+/// Frees a string returned by this library (`*out_json`, `*out_sign`,
+/// `*out_error`). NULL is a no-op. Never pass it a string from anywhere else,
+/// nor the static strings of `wxpay_version()` and `wxpay_result_name()`; and
+/// never free a libwxpay string with `free()`.
+///
+/// # Safety
+///
+/// `s` is NULL or a string returned by this library and not freed yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_string_free(s: *mut c_char) {
+    if s.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller gives back a pointer from CString::into_raw.
+        drop(unsafe { CString::from_raw(s) });
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn take(s: *mut c_char) -> String {
+        assert!(!s.is_null());
+        let text = unsafe { CStr::from_ptr(s) }
+            .to_str()
+            .expect("utf-8")
+            .to_owned();
+        unsafe { wxpay_string_free(s) };
+        text
+    }
+
+    fn error_doc(s: *mut c_char) -> Value {
+        serde_json::from_str(&take(s)).expect("the error document is JSON")
+    }
+
+    #[test]
+    fn codes_are_distinct_named_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ALL_RESULTS {
+            assert!(seen.insert(r as i32), "{r:?} reuses a number");
+            assert_eq!(WxPayResult::from_code(r as i32), Some(r));
+            let name = unsafe { CStr::from_ptr(wxpay_result_name(r as i32)) };
+            assert_eq!(name.to_str().expect("utf-8"), r.name());
+            let message = unsafe { CStr::from_ptr(wxpay_result_message(r as i32)) };
+            assert_eq!(message.to_str().expect("utf-8"), r.message());
+        }
+        let unknown = unsafe { CStr::from_ptr(wxpay_result_name(7)) };
+        assert_eq!(unknown.to_bytes(), b"unknown");
+        let mut numbers: Vec<i32> = ALL_RESULTS.iter().map(|r| *r as i32).collect();
+        let sorted = {
+            let mut s = numbers.clone();
+            s.sort_unstable();
+            s
+        };
+        assert_eq!(numbers, sorted, "ALL is in numeric order");
+        numbers.dedup();
+        assert_eq!(numbers.len(), ALL_RESULTS.len());
+    }
+
+    #[test]
+    fn kinds_map_to_codes_with_the_same_name() {
+        use crate::ErrorKind as K;
+        for kind in [
+            K::InvalidConfig,
+            K::InvalidOrder,
+            K::InvalidJson,
+            K::InvalidArgument,
+            K::Network,
+            K::HttpStatus,
+            K::Gateway,
+            K::MalformedResponse,
+            K::TokenStore,
+            K::Rejected,
+            K::InvalidNotification,
+        ] {
+            assert_eq!(WxPayResult::from_kind(kind).name(), kind.as_str());
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_a_code_and_a_document() {
+        let mut error = ptr::null_mut();
+        let code = ffi_boundary(&mut error, || panic!("boom"));
+        assert_eq!(code, WxPayResult::WXPAY_ERR_PANIC as i32);
+        let doc = error_doc(error);
+        assert_eq!(doc["kind"], "panic");
+        assert_eq!(doc["code"], 1901);
+        // Without an out_error the code still comes back.
+        let code = ffi_boundary(ptr::null_mut(), || panic!("boom"));
+        assert_eq!(code, WxPayResult::WXPAY_ERR_PANIC as i32);
+    }
+
+    #[test]
+    fn gateway_errors_carry_errcode_and_errmsg() {
+        let mut error = ptr::null_mut();
+        let code = ffi_boundary(&mut error, || {
+            Err(Error::Gateway {
+                errcode: 45009,
+                errmsg: "quota\0x".into(),
+            }
+            .into())
+        });
+        assert_eq!(code, WxPayResult::WXPAY_ERR_GATEWAY as i32);
+        let doc = error_doc(error);
+        assert_eq!(doc["errcode"], 45009);
+        assert_eq!(doc["errmsg"], "quota\0x");
+        assert_eq!(doc["kind"], "gateway");
+        assert_eq!(doc["retryable"], false);
+        assert!(doc.get("http_status").is_none());
+
+        let code = ffi_boundary(&mut error, || Err(Error::HttpStatus { status: 503 }.into()));
+        assert_eq!(code, WxPayResult::WXPAY_ERR_HTTP_STATUS as i32);
+        let doc = error_doc(error);
+        assert_eq!(doc["http_status"], 503);
+        assert_eq!(doc["retryable"], true);
+        assert!(doc.get("errcode").is_none());
+    }
+
+    #[test]
+    fn rejections_carry_the_gateway_code() {
+        let mut error = ptr::null_mut();
+        let code = ffi_boundary(&mut error, || {
+            Err(Error::Rejected {
+                code: "ORDERPAID".into(),
+                message: "already paid".into(),
+            }
+            .into())
+        });
+        assert_eq!(code, WxPayResult::WXPAY_ERR_REJECTED as i32);
+        let doc = error_doc(error);
+        assert_eq!(doc["kind"], "rejected");
+        assert_eq!(doc["gateway_code"], "ORDERPAID");
+        assert_eq!(doc["gateway_message"], "already paid");
+        assert!(doc.get("errcode").is_none());
+    }
+
+    #[test]
+    fn interior_nul_in_an_output_is_an_error_not_a_truncation() {
+        let failure = c_string("a\0b".into()).expect_err("NUL inside");
+        assert_eq!(failure.code, WxPayResult::WXPAY_ERR_INTERNAL);
+    }
+
+    #[test]
+    fn inputs_are_bounded_and_checked() {
+        let long = vec![b'a'; WXPAY_MAX_INPUT_BYTES + 10]
+            .into_iter()
+            .chain([0])
+            .collect::<Vec<u8>>();
+        let err = unsafe { read_str(long.as_ptr().cast(), "x") }.expect_err("too long");
+        assert_eq!(err.code, WxPayResult::WXPAY_ERR_INPUT_TOO_LONG);
+        let exact = vec![b'a'; WXPAY_MAX_INPUT_BYTES]
+            .into_iter()
+            .chain([0])
+            .collect::<Vec<u8>>();
+        let text = unsafe { read_str(exact.as_ptr().cast(), "x") }.expect("at the limit");
+        assert_eq!(text.len(), WXPAY_MAX_INPUT_BYTES);
+        let bad = b"ok\xff\0";
+        let err = unsafe { read_str(bad.as_ptr().cast(), "x") }.expect_err("utf-8");
+        assert_eq!(err.code, WxPayResult::WXPAY_ERR_INVALID_UTF8);
+        assert!(!err.message.contains("ok\u{fffd}"));
+    }
+
+    #[test]
+    fn sign_matches_the_public_package_vector() {
+        let params = c"{\"bank_type\":\"WX\",\"body\":\"\xe6\x94\xaf\xe4\xbb\x98\xe6\xb5\x8b\xe8\xaf\x95\",\"fee_type\":\"1\",\"input_charset\":\"UTF-8\",\"notify_url\":\"http://weixin.qq.com\",\"out_trade_no\":\"7240b65810859cbf2a8d9f76a638c0a3\",\"partner\":\"1900000109\",\"spbill_create_ip\":\"196.168.1.1\",\"total_fee\":\"1\"}";
+        let mut out = ptr::null_mut();
+        let mut error = ptr::null_mut();
+        let code = unsafe {
+            wxpay_sign(
+                c"legacy-package".as_ptr(),
+                c"8934e7d15453e97507ef794cf7b0519d".as_ptr(),
+                params.as_ptr(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, 0);
+        assert!(error.is_null());
+        assert_eq!(take(out), "7F77B507B755B3262884291517E380F8");
+    }
+
+    #[test]
+    fn outputs_are_null_on_failure() {
+        // Sentinels a failed call must overwrite with NULL (never dereferenced).
+        let mut client = ptr::dangling_mut::<WxPayClient>();
+        let mut error = ptr::dangling_mut::<c_char>();
+        let code = unsafe { wxpay_client_new(c"{".as_ptr(), &mut client, &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_JSON as i32);
+        assert!(client.is_null());
+        assert_eq!(error_doc(error)["kind"], "invalid_json");
+        let code = unsafe { wxpay_client_new(c"{}".as_ptr(), ptr::null_mut(), ptr::null_mut()) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+    }
+}
