@@ -5,9 +5,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use wxpay::flow::{pay_params, prepay_body};
+use wxpay::merchant::LegacyMerchant;
 use wxpay::package::build_package;
 use wxpay::sign::{sign_sha1, Fields};
-use wxpay::merchant::LegacyMerchant;
 use wxpay::{Charset, Config, Order, Secret};
 
 fn config(charset: &str) -> LegacyMerchant {

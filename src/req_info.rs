@@ -36,7 +36,9 @@ fn cipher(api_key: &Secret) -> Aes256 {
 }
 
 fn as_block(chunk: &mut [u8]) -> &mut aes::Block {
-    chunk.try_into().expect("chunks_exact yields whole 16-byte blocks")
+    chunk
+        .try_into()
+        .expect("chunks_exact yields whole 16-byte blocks")
 }
 
 /// Decrypts a base64 `req_info` to its XML text.

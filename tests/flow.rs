@@ -277,7 +277,10 @@ fn wrong_keys_are_rejected_by_the_gateway() {
         with(&|c| c.partner_key = Some("0".repeat(32).into())).errcode(),
         Some(49004)
     );
-    assert_eq!(with(&|c| c.app_key = Some("wrong".into())).errcode(), Some(49004));
+    assert_eq!(
+        with(&|c| c.app_key = Some("wrong".into())).errcode(),
+        Some(49004)
+    );
     assert_eq!(
         with(&|c| c.partner_id = Some("1900000110".into())).errcode(),
         Some(49010)
