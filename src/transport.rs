@@ -97,7 +97,7 @@ impl HttpTransport {
 
 /// rustls with ring and the Mozilla roots, without touching the process-wide
 /// default provider (the host may have chosen its own).
-fn tls_config() -> Result<rustls::ClientConfig> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
     Ok(tls_builder()?.with_no_client_auth())
 }
 

@@ -240,3 +240,160 @@ fn http_get(url: &str) -> serde_json::Value {
         .expect("GET");
     serde_json::from_slice(&response.body).expect("JSON")
 }
+
+#[test]
+fn sign_v2_reproduces_the_public_vector() {
+    let fields = r#"{"appid":"wxd930ea5d5a258f4f","body":"test","device_info":"1000","mch_id":"10000100","nonce_str":"ibuaiVcKdpRxkhJA"}"#;
+    let output = run(
+        &[
+            "sign",
+            "v2-md5",
+            "--key",
+            "192006250b4c09247ec02edce69f6a2d",
+        ],
+        fields,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "9A0A8659F005D6984697E2CA0A9CF3B7");
+    let output = run(
+        &[
+            "sign",
+            "v2-hmac-sha256",
+            "--key",
+            "192006250b4c09247ec02edce69f6a2d",
+        ],
+        fields,
+    );
+    assert_eq!(
+        stdout(&output).trim(),
+        "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"
+    );
+}
+
+fn http_post(url: &str, body: &str) -> u16 {
+    use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+    let transport = HttpTransport::new(std::time::Duration::from_secs(5)).expect("transport");
+    transport
+        .send(&HttpRequest {
+            method: Method::Post,
+            url: url.parse().expect("url"),
+            body: body.as_bytes().to_vec(),
+            content_type: Some("application/json"),
+        })
+        .expect("POST")
+        .status
+}
+
+#[test]
+fn the_v2_order_life_cycle_from_the_command_line() {
+    let sandbox = sandbox_process();
+    let base = sandbox.base_url.as_str();
+    let gateway = ["--api", "v2", "--api-base", base];
+    let mut pay = PAY.to_vec();
+    pay[2] = "CLIV2";
+    pay.extend(gateway);
+    let output = run(&pay, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let params: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(params["partnerid"], "10000100");
+    assert_eq!(params["sign"].as_str().map(str::len), Some(32));
+
+    assert_eq!(
+        http_post(
+            &format!("{base}/sandbox/pay"),
+            r#"{"out_trade_no":"CLIV2"}"#
+        ),
+        204
+    );
+    let mut query = vec!["query", "--out-trade-no", "CLIV2"];
+    query.extend(gateway);
+    let output = run(&query, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(status["trade_state"], "SUCCESS");
+    assert_eq!(status["total_fee"], 1999);
+
+    let mut refund = vec![
+        "refund",
+        "--out-trade-no",
+        "CLIV2",
+        "--out-refund-no",
+        "CLIR1",
+        "--total",
+        "19.99",
+        "--refund",
+        "0.99",
+    ];
+    refund.extend(gateway);
+    let output = run(&refund, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let receipt: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(receipt["refund_fee"], 99);
+
+    let mut refunds = vec!["refund-query", "--out-trade-no", "CLIV2"];
+    refunds.extend(gateway);
+    let output = run(&refunds, "");
+    let list: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(list[0]["out_refund_no"], "CLIR1");
+
+    let mut close = vec!["close", "--out-trade-no", "CLIV2"];
+    close.extend(gateway);
+    let output = run(&close, "");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("ORDERPAID"), "{}", stderr(&output));
+}
+
+#[test]
+fn notify_verify_prints_verified_fields_or_the_reason() {
+    use wxpay::sign::{sign_v2, Fields, SignType};
+    let dir = std::env::temp_dir().join(format!("wxpay-cli-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("v2.json");
+    std::fs::write(
+        &config,
+        r#"{"api":"v2","appid":"wxd930ea5d5a258f4f","mch_id":"10000100","api_key":"192006250b4c09247ec02edce69f6a2d","notify_url":"https://example.com/n"}"#,
+    )
+    .expect("write");
+    let mut fields: Fields = [
+        ("appid", "wxd930ea5d5a258f4f"),
+        ("mch_id", "10000100"),
+        ("nonce_str", "n"),
+        ("out_trade_no", "N1"),
+        ("result_code", "SUCCESS"),
+        ("return_code", "SUCCESS"),
+        ("total_fee", "29"),
+        ("transaction_id", "4200000001"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let key = wxpay::Secret::new("192006250b4c09247ec02edce69f6a2d");
+    let sign = sign_v2(&fields, &key, SignType::Md5).into_signature();
+    fields.insert("sign".into(), sign);
+    let body = wxpay::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let path = config.to_str().expect("utf-8");
+
+    let output = run(
+        &["notify", "verify", "--config", path, "--expect-fee", "29"],
+        &body,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let verified: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(verified["notification"]["out_trade_no"], "N1");
+    assert!(verified["reply"]
+        .as_str()
+        .is_some_and(|r| r.contains("SUCCESS")));
+
+    let output = run(
+        &["notify", "verify", "--config", path, "--expect-fee", "2900"],
+        &body,
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("total_fee"), "{}", stderr(&output));
+
+    let forged = body.replace("<![CDATA[29]]>", "<![CDATA[1]]>");
+    let output = run(&["notify", "verify", "--config", path], &forged);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("signature"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -82,12 +82,14 @@ fn free_port() -> u16 {
 /// Redis never share keys.
 fn sandbox() -> Sandbox {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let mut config = SandboxConfig::default();
-    config.appid = format!(
-        "wxredis{}x{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
+    let config = SandboxConfig {
+        appid: format!(
+            "wxredis{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+        ..SandboxConfig::default()
+    };
     Sandbox::start(config).expect("sandbox starts")
 }
 

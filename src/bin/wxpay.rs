@@ -12,9 +12,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wxpay::config::Api;
 use wxpay::nonce::{NonceSource, RandomNonce};
 use wxpay::sandbox::{Sandbox, SandboxConfig};
 use wxpay::sign::{fields_from_json, sign, Scheme};
+use wxpay::v2::{OrderRef, RefundRequest};
 use wxpay::{Client, Config, Error, Fen, Order, Secret};
 
 /// The port `wxpay sandbox` listens on unless told otherwise.
@@ -45,6 +47,84 @@ enum Command {
     /// Run many orders through one client from several threads and print a
     /// JSON summary (outcomes, throughput, latency percentiles).
     Load(LoadArgs),
+    /// Query an order's state (API v2).
+    Query(QueryArgs),
+    /// Close an unpaid order (API v2).
+    Close(CloseArgs),
+    /// Refund all or part of a paid order (API v2).
+    Refund(RefundArgs),
+    /// List an order's refunds (API v2).
+    RefundQuery(QueryArgs),
+    /// Work with payment and refund notifications.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Verify a notification read from standard input (the 2014 query string,
+    /// or the v2 XML body) and print its verified fields as JSON, or why it
+    /// was rejected (with a failure status).
+    Verify(NotifyVerifyArgs),
+}
+
+#[derive(Args)]
+struct NotifyVerifyArgs {
+    /// The merchant configuration (JSON).
+    #[arg(long)]
+    config: PathBuf,
+    /// The amount the order is for, in fen: anything else is rejected.
+    #[arg(long)]
+    expect_fee: Option<i64>,
+    /// The body is an API v2 refund notification.
+    #[arg(long)]
+    refund: bool,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The merchant's trade number.
+    #[arg(
+        long,
+        conflicts_with = "transaction_id",
+        required_unless_present = "transaction_id"
+    )]
+    out_trade_no: Option<String>,
+    /// WeChat's transaction id.
+    #[arg(long)]
+    transaction_id: Option<String>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+#[derive(Args)]
+struct CloseArgs {
+    /// The merchant's trade number.
+    #[arg(long)]
+    out_trade_no: String,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+#[derive(Args)]
+struct RefundArgs {
+    /// The merchant's trade number.
+    #[arg(long)]
+    out_trade_no: String,
+    /// The merchant's refund number (unique per refund; a retry reuses it).
+    #[arg(long)]
+    out_refund_no: String,
+    /// The order's total, in yuan.
+    #[arg(long)]
+    total: String,
+    /// The amount to refund, in yuan.
+    #[arg(long)]
+    refund: String,
+    /// A reason shown to the user.
+    #[arg(long)]
+    desc: Option<String>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
 }
 
 #[derive(Args)]
@@ -80,6 +160,27 @@ struct GatewayArgs {
     /// Overrides the config's api_base (e.g. a `wxpay sandbox` elsewhere).
     #[arg(long)]
     api_base: Option<String>,
+    /// The API generation when no --config names one (embedded sandbox, or
+    /// --api-base alone).
+    #[arg(long, value_enum, default_value_t = ApiArg::Legacy)]
+    api: ApiArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ApiArg {
+    /// The 2014 APP flow (access_token, package, genprepay).
+    Legacy,
+    /// API v2 (signed XML).
+    V2,
+}
+
+impl From<ApiArg> for Api {
+    fn from(arg: ApiArg) -> Api {
+        match arg {
+            ApiArg::Legacy => Api::Legacy,
+            ApiArg::V2 => Api::V2,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -134,6 +235,10 @@ enum SchemeArg {
     LegacyPackage,
     /// SHA1 of app_signature / the app's sign, keyed with the app key (lower-case hex).
     LegacySha1,
+    /// API v2 MD5, keyed with the API key (upper-case hex).
+    V2Md5,
+    /// API v2 HMAC-SHA256, keyed with the API key (upper-case hex).
+    V2HmacSha256,
 }
 
 impl From<SchemeArg> for Scheme {
@@ -141,6 +246,8 @@ impl From<SchemeArg> for Scheme {
         match arg {
             SchemeArg::LegacyPackage => Scheme::LegacyPackage,
             SchemeArg::LegacySha1 => Scheme::LegacySha1,
+            SchemeArg::V2Md5 => Scheme::V2Md5,
+            SchemeArg::V2HmacSha256 => Scheme::V2HmacSha256,
         }
     }
 }
@@ -152,6 +259,11 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox(args),
         Command::Sign(args) => sign_stdin(args),
         Command::Load(args) => load(args),
+        Command::Query(args) => query(args, false),
+        Command::RefundQuery(args) => query(args, true),
+        Command::Close(args) => close(args),
+        Command::Refund(args) => refund(args),
+        Command::Notify(NotifyCommand::Verify(args)) => notify_verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,12 +303,16 @@ impl GatewayArgs {
                 None,
             ),
             // A sandbox elsewhere (`wxpay sandbox`) with the default account.
-            None if self.api_base.is_some() => (
-                SandboxConfig::default()
-                    .client_config_for(self.api_base.as_deref().unwrap_or_default())
-                    .map_err(describe)?,
-                None,
-            ),
+            None if self.api_base.is_some() => {
+                let json = SandboxConfig::default().client_config_json_for(
+                    self.api_base.as_deref().unwrap_or_default(),
+                    self.api.into(),
+                );
+                (
+                    Config::from_json(&json.to_string()).map_err(describe)?,
+                    None,
+                )
+            }
             None => {
                 let sandbox = Sandbox::start(SandboxConfig::default())
                     .map_err(|e| format!("cannot start the embedded sandbox: {e}"))?;
@@ -204,7 +320,11 @@ impl GatewayArgs {
                     "wxpay: no --config given: running against an embedded sandbox at {}",
                     sandbox.base_url()
                 );
-                (sandbox.client_config(), Some(sandbox))
+                let config = match self.api {
+                    ApiArg::Legacy => sandbox.client_config(),
+                    ApiArg::V2 => sandbox.client_config_v2(),
+                };
+                (config, Some(sandbox))
             }
         };
         if let Some(api_base) = &self.api_base {
@@ -294,6 +414,95 @@ fn load(args: LoadArgs) -> Result<(), String> {
     }
 }
 
+fn query(args: QueryArgs, refunds: bool) -> Result<(), String> {
+    let order = match (args.out_trade_no, args.transaction_id) {
+        (Some(no), _) => OrderRef::OutTradeNo(no),
+        (None, Some(id)) => OrderRef::TransactionId(id),
+        (None, None) => return Err("give --out-trade-no or --transaction-id".into()),
+    };
+    let (config, _embedded) = args.gateway.resolve()?;
+    let client = Client::new(config).map_err(describe)?;
+    let json = if refunds {
+        serde_json::to_string_pretty(&client.query_refunds(&order).map_err(describe)?)
+    } else {
+        serde_json::to_string_pretty(&client.query_order(&order).map_err(describe)?)
+    };
+    println!("{}", json.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn close(args: CloseArgs) -> Result<(), String> {
+    let (config, _embedded) = args.gateway.resolve()?;
+    Client::new(config)
+        .and_then(|client| client.close_order(&args.out_trade_no))
+        .map_err(describe)?;
+    println!(
+        "{}",
+        serde_json::json!({ "out_trade_no": args.out_trade_no, "closed": true })
+    );
+    Ok(())
+}
+
+fn refund(args: RefundArgs) -> Result<(), String> {
+    let total = Fen::from_yuan_str(&args.total).map_err(|e| format!("--total {e}"))?;
+    let part = Fen::from_yuan_str(&args.refund).map_err(|e| format!("--refund {e}"))?;
+    let request = RefundRequest {
+        order: OrderRef::OutTradeNo(args.out_trade_no),
+        out_refund_no: args.out_refund_no,
+        total_fee: total.get(),
+        refund_fee: part.get(),
+        refund_desc: args.desc,
+    };
+    let (config, _embedded) = args.gateway.resolve()?;
+    let receipt = Client::new(config)
+        .and_then(|client| client.refund(&request))
+        .map_err(describe)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&receipt).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn notify_verify(args: NotifyVerifyArgs) -> Result<(), String> {
+    let config = Config::from_json(&read_file(&args.config)?).map_err(describe)?;
+    let client = Client::new(config).map_err(describe)?;
+    let expected = args
+        .expect_fee
+        .map(|fen| Fen::new(fen).map_err(|e| format!("--expect-fee {e}")))
+        .transpose()?;
+    let mut body = Vec::new();
+    io::stdin()
+        .read_to_end(&mut body)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    // A query string copied from a log may end with a newline.
+    let trimmed = body.trim_ascii();
+    let verified = if args.refund {
+        client
+            .verify_refund_notification(trimmed, expected)
+            .map(|n| serde_json::to_value(n).unwrap_or_default())
+    } else {
+        client
+            .verify_payment_notification(trimmed, expected)
+            .map(|n| serde_json::to_value(n).unwrap_or_default())
+    };
+    match verified {
+        Ok(notification) => {
+            let out = serde_json::json!({
+                "verified": true,
+                "notification": notification,
+                "reply": client.notification_success_reply(),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("rejected: {e}")),
+    }
+}
+
 fn sandbox(args: SandboxArgs) -> Result<(), String> {
     let config = match &args.config {
         Some(path) => SandboxConfig::from_json(&read_file(path)?).map_err(describe)?,
@@ -307,10 +516,11 @@ fn sandbox(args: SandboxArgs) -> Result<(), String> {
     out.flush().map_err(|e| e.to_string())?;
     drop(out);
     eprintln!(
-        "wxpay sandbox: serving appid {} / partner {}; client config at {}/sandbox/config; Ctrl-C stops",
+        "wxpay sandbox: appid {}, 2014 partner {}, v2 mch_id {}; client configs at {base}/sandbox/config and {base}/sandbox/config?api=v2; Ctrl-C stops",
         sandbox.client_config().appid,
         sandbox.client_config().partner_id.unwrap_or_default(),
-        sandbox.base_url()
+        sandbox.client_config_v2().mch_id.unwrap_or_default(),
+        base = sandbox.base_url()
     );
     sandbox.join();
     Ok(())

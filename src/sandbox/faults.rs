@@ -16,6 +16,8 @@ pub enum Endpoint {
     Token,
     /// `POST /pay/genprepay`.
     Genprepay,
+    /// Every API v2 call.
+    V2,
 }
 
 impl Endpoint {

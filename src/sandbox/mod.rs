@@ -1,7 +1,12 @@
 //! A local WeChat Pay gateway for tests, benchmarks and app developers: it
-//! speaks `/cgi-bin/token` and `/pay/genprepay` as the real one does, checks
-//! every signature with its own copy of the merchant's keys, answers with the
-//! real error codes, records the orders it accepts, and has fault switches.
+//! speaks the 2014 APP flow (`/cgi-bin/token`, `/pay/genprepay`) and API v2
+//! (`unifiedorder`, `orderquery`, `closeorder`, `refund`, `refundquery`, and
+//! the `sandboxnew/` simulation paths) as the real one does, checks every
+//! signature with its own copy of the merchant's keys, signs its answers,
+//! answers with the real error codes, records the orders it accepts, has
+//! fault switches, and can simulate the user paying: it then POSTs the signed
+//! notification to the order's `notify_url`, again and again until it gets
+//! the success reply, like WeChat.
 //!
 //! ```no_run
 //! use wxpay::sandbox::{Sandbox, SandboxConfig};
@@ -18,10 +23,14 @@
 //! Out of process (`wxpay sandbox`), the same switches are HTTP endpoints:
 //! `GET /sandbox/stats`, `GET /sandbox/orders`, `GET /sandbox/config`,
 //! `POST /sandbox/faults` (a [`FaultRule`] as JSON), `POST /sandbox/delay`
-//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset`.
+//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset`, and
+//! for API v2 `POST /sandbox/pay` (`{"out_trade_no": ".."}`),
+//! `GET /sandbox/v2/orders`, `GET /sandbox/notifications`.
 
 mod faults;
 mod gateway;
+mod gateway_v2;
+mod notifier;
 mod server;
 
 use std::fmt;
@@ -38,13 +47,17 @@ use serde_json::{json, Value};
 
 pub use faults::{Endpoint, FaultAction, FaultRule};
 pub use gateway::RecordedOrder;
+pub use gateway_v2::{V2Order, V2Refund};
+pub use notifier::NotificationRecord;
 
 use crate::charset::Charset;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Api, Config};
 use crate::secret::Secret;
+use crate::sign::SignType;
 use faults::Faults;
 use gateway::Gateway;
+use gateway_v2::GatewayV2;
 
 /// The public example merchant of the 2014 documentation: the sandbox's
 /// default account.
@@ -61,38 +74,66 @@ pub mod defaults {
     pub const PARTNER_KEY: &str = "8934e7d15453e97507ef794cf7b0519d";
     /// The lifetime of the tokens the sandbox issues, in seconds.
     pub const TOKEN_TTL_SECS: u64 = 7200;
+    /// The example API v2 merchant id.
+    pub const MCH_ID: &str = "10000100";
+    /// The example API v2 key.
+    pub const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+    /// How many times a notification is sent before the sandbox gives up.
+    pub const NOTIFY_ATTEMPTS: u32 = 8;
+    /// The pause before the second delivery; each later one waits longer.
+    pub const NOTIFY_RETRY_MS: u64 = 200;
 }
 
-/// The merchant account the sandbox serves.
+/// The merchant account the sandbox serves, for both API generations.
 ///
 /// Read from the same JSON as a client [`Config`] (so one file serves both):
-/// the client-only keys (`notify_url`, `api_base`, `input_charset`,
-/// `timeout_ms`) are accepted and ignored, `token_ttl_secs` is the sandbox's
-/// own, and every key left out takes its value from [`defaults`].
+/// the client-only keys (`api`, `notify_url`, `api_base`, `timeout_ms`,
+/// `token_store`, `token_store_fallback`, `client_cert`, `sandbox`) are
+/// accepted and ignored, `token_ttl_secs`, `notify_attempts` and
+/// `notify_retry_ms` are the sandbox's own, and every key left out takes its
+/// value from [`defaults`].
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// The app id.
     pub appid: String,
-    /// The app secret the token call must present.
+    /// 2014 flow: the app secret the token call must present.
     pub app_secret: Secret,
-    /// The app key of the SHA1 signatures.
+    /// 2014 flow: the app key of the SHA1 signatures.
     pub app_key: Secret,
-    /// The partner id the package must name.
+    /// 2014 flow: the partner id the package must name.
     pub partner_id: String,
-    /// The partner key of the package MD5.
+    /// 2014 flow: the partner key of the package MD5.
     pub partner_key: Secret,
-    /// The lifetime of issued tokens, in seconds.
+    /// 2014 flow: the lifetime of issued tokens, in seconds.
     pub token_ttl_secs: u64,
-    /// The charset for [`Sandbox::client_config`] (a package says its own).
+    /// 2014 flow: the charset for [`Sandbox::client_config`] (a package says its own).
     pub input_charset: Charset,
-    #[serde(rename = "notify_url")]
-    _notify_url: Option<String>,
-    #[serde(rename = "api_base")]
-    _api_base: Option<String>,
-    #[serde(rename = "timeout_ms")]
-    _timeout_ms: Option<u64>,
+    /// API v2: the merchant id.
+    pub mch_id: String,
+    /// API v2: the API key.
+    pub api_key: Secret,
+    /// API v2: the algorithm the merchant chose, used to sign notifications
+    /// (requests say their own with `sign_type`).
+    pub sign_type: SignType,
+    /// How many times a notification is sent before the sandbox gives up.
+    pub notify_attempts: u32,
+    /// The pause before the second delivery, in milliseconds; the n-th retry
+    /// waits n times this.
+    pub notify_retry_ms: u64,
 }
+
+/// Client configuration keys a sandbox account file may carry and ignores.
+const CLIENT_ONLY_KEYS: [&str; 8] = [
+    "api",
+    "notify_url",
+    "api_base",
+    "timeout_ms",
+    "token_store",
+    "token_store_fallback",
+    "client_cert",
+    "sandbox",
+];
 
 impl Default for SandboxConfig {
     fn default() -> Self {
@@ -104,9 +145,11 @@ impl Default for SandboxConfig {
             partner_key: defaults::PARTNER_KEY.into(),
             token_ttl_secs: defaults::TOKEN_TTL_SECS,
             input_charset: Charset::Utf8,
-            _notify_url: None,
-            _api_base: None,
-            _timeout_ms: None,
+            mch_id: defaults::MCH_ID.into(),
+            api_key: defaults::API_KEY.into(),
+            sign_type: SignType::Md5,
+            notify_attempts: defaults::NOTIFY_ATTEMPTS,
+            notify_retry_ms: defaults::NOTIFY_RETRY_MS,
         }
     }
 }
@@ -114,36 +157,59 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     /// Parses a JSON account (see the type's documentation).
     pub fn from_json(json: &str) -> crate::Result<SandboxConfig> {
+        let invalid = |reason: String| crate::Error::InvalidConfig {
+            field: "sandbox".into(),
+            reason,
+        };
+        let mut value: Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            for key in CLIENT_ONLY_KEYS {
+                map.remove(key);
+            }
+        }
         let config: SandboxConfig =
-            serde_json::from_str(json).map_err(|e| crate::Error::InvalidConfig {
-                field: "sandbox".into(),
-                reason: e.to_string(),
-            })?;
+            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
         if config.token_ttl_secs == 0 {
             return Err(crate::Error::config("token_ttl_secs", "must be positive"));
         }
         Ok(config)
     }
-}
 
-impl SandboxConfig {
-    /// A client configuration for this account against a sandbox at
-    /// `base_url`, as JSON (with the account's keys in clear).
-    pub fn client_config_json(&self, base_url: &str) -> Value {
+    /// A client configuration for this account in API generation `api`
+    /// against a sandbox at `base_url`, as JSON (with the keys in clear).
+    pub fn client_config_json_for(&self, base_url: &str, api: Api) -> Value {
         let base_url = base_url.trim_end_matches('/');
-        json!({
-            "appid": self.appid,
-            "app_secret": self.app_secret.expose(),
-            "app_key": self.app_key.expose(),
-            "partner_id": self.partner_id,
-            "partner_key": self.partner_key.expose(),
-            "notify_url": format!("{base_url}/sandbox/notify"),
-            "api_base": base_url,
-            "input_charset": self.input_charset.as_str(),
-        })
+        let notify_url = format!("{base_url}/sandbox/notify");
+        match api {
+            Api::Legacy => json!({
+                "appid": self.appid,
+                "app_secret": self.app_secret.expose(),
+                "app_key": self.app_key.expose(),
+                "partner_id": self.partner_id,
+                "partner_key": self.partner_key.expose(),
+                "notify_url": notify_url,
+                "api_base": base_url,
+                "input_charset": self.input_charset.as_str(),
+            }),
+            Api::V2 => json!({
+                "api": "v2",
+                "appid": self.appid,
+                "mch_id": self.mch_id,
+                "api_key": self.api_key.expose(),
+                "sign_type": self.sign_type.as_str(),
+                "notify_url": notify_url,
+                "api_base": base_url,
+            }),
+        }
     }
 
-    /// A client configuration for this account against a sandbox at `base_url`.
+    /// The 2014-flow client configuration as JSON (see
+    /// [`SandboxConfig::client_config_json_for`]).
+    pub fn client_config_json(&self, base_url: &str) -> Value {
+        self.client_config_json_for(base_url, Api::Legacy)
+    }
+
+    /// A 2014-flow client configuration for this account against a sandbox at `base_url`.
     pub fn client_config_for(&self, base_url: &str) -> crate::Result<Config> {
         Config::from_json(&self.client_config_json(base_url).to_string())
     }
@@ -158,6 +224,9 @@ impl fmt::Debug for SandboxConfig {
             .field("partner_id", &self.partner_id)
             .field("partner_key", &self.partner_key)
             .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("mch_id", &self.mch_id)
+            .field("api_key", &self.api_key)
+            .field("sign_type", &self.sign_type)
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +244,12 @@ pub struct Stats {
     pub connections: u64,
     /// Orders refused because their `out_trade_no` was used with other terms.
     pub conflicts: u64,
+    /// API v2 orders created.
+    pub v2_orders: u64,
+    /// Notification deliveries attempted.
+    pub notifications_sent: u64,
+    /// Notifications the merchant acknowledged with the success reply.
+    pub notifications_acknowledged: u64,
 }
 
 /// State shared by the handle and the server.
@@ -182,6 +257,10 @@ struct Shared {
     config: SandboxConfig,
     base_url: String,
     gateway: Mutex<Gateway>,
+    gateway_v2: Mutex<GatewayV2>,
+    notifications: Mutex<Vec<NotificationRecord>>,
+    notifications_sent: AtomicU64,
+    notifier: notifier::Notifier,
     faults: Mutex<Faults>,
     requests: AtomicU64,
     connections: AtomicU64,
@@ -193,23 +272,50 @@ impl Shared {
         self.gateway.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn gateway_v2(&self) -> MutexGuard<'_, GatewayV2> {
+        self.gateway_v2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn notifications(&self) -> MutexGuard<'_, Vec<NotificationRecord>> {
+        self.notifications
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn stats(&self) -> Stats {
         let gateway = self.gateway();
+        let acknowledged = self
+            .notifications()
+            .iter()
+            .filter(|n| n.acknowledged)
+            .count();
         Stats {
             token_fetches: gateway.token_fetches,
             orders: gateway.orders().len() as u64,
             requests: self.requests.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             conflicts: gateway.conflicts,
+            v2_orders: self.gateway_v2().orders().len() as u64,
+            notifications_sent: self.notifications_sent.load(Ordering::Relaxed),
+            notifications_acknowledged: acknowledged as u64,
         }
     }
 
-    fn client_config_json(&self) -> Value {
-        self.config.client_config_json(&self.base_url)
+    fn client_config_json(&self, api: Api) -> Value {
+        self.config.client_config_json_for(&self.base_url, api)
+    }
+
+    /// The user pays a v2 order: deliver its notification in the background.
+    fn pay(self: &Arc<Self>, out_trade_no: &str) -> Result<(), String> {
+        let outgoing = self.gateway_v2().pay(out_trade_no, self.clock.now_unix())?;
+        self.notifier.deliver(Arc::clone(self), outgoing);
+        Ok(())
     }
 }
 
@@ -253,20 +359,24 @@ impl Sandbox {
             SocketAddr::V4(v4) => v4.ip().to_string(),
             SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
         };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wxpay-sandbox")
+            .enable_all()
+            .build()?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{host}:{}", addr.port()),
             gateway: Mutex::new(Gateway::new(config.clone())),
+            gateway_v2: Mutex::new(GatewayV2::new(config.clone())),
+            notifications: Mutex::new(Vec::new()),
+            notifications_sent: AtomicU64::new(0),
+            notifier: notifier::Notifier::new(runtime.handle().clone())?,
             config,
             faults: Mutex::new(Faults::default()),
             requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             clock,
         });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("wxpay-sandbox")
-            .enable_all()
-            .build()?;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -323,7 +433,31 @@ impl Sandbox {
 
     /// The same configuration as JSON (with the sandbox's keys in clear).
     pub fn client_config_json(&self) -> String {
-        self.shared.client_config_json().to_string()
+        self.shared.client_config_json(Api::Legacy).to_string()
+    }
+
+    /// An API v2 client configuration for this sandbox's merchant.
+    pub fn client_config_v2(&self) -> Config {
+        Config::from_json(&self.shared.client_config_json(Api::V2).to_string()).expect(
+            "a loopback sandbox URL and the sandbox's own account make a valid client config",
+        )
+    }
+
+    /// The user pays the v2 order `out_trade_no`: it becomes SUCCESS and its
+    /// signed notification is POSTed to its `notify_url` in the background,
+    /// repeatedly until acknowledged.
+    pub fn pay(&self, out_trade_no: &str) -> Result<(), String> {
+        self.shared.pay(out_trade_no)
+    }
+
+    /// The API v2 orders.
+    pub fn v2_orders(&self) -> Vec<V2Order> {
+        self.shared.gateway_v2().orders()
+    }
+
+    /// Every notification delivery so far (one record per notification).
+    pub fn notifications(&self) -> Vec<NotificationRecord> {
+        self.shared.notifications().clone()
     }
 
     /// The orders accepted so far, oldest first.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use serde_json::json;
 use super::faults::{Endpoint, FaultAction, FaultRule};
 use super::gateway::Reply;
 use super::Shared;
+use crate::config::Api;
 
 /// The body of a malformed answer: JSON cut off in the middle.
 const MALFORMED_BODY: &str = r#"{"prepayid":"1101000000140429eb40"#;
@@ -34,6 +35,12 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/sandbox/expire-token", post(expire_token))
         .route("/sandbox/reset", post(reset))
         .route("/sandbox/notify", post(notify_sink).get(notify_sink))
+        .route("/sandbox/pay", post(pay))
+        .route("/sandbox/v2/orders", get(v2_orders))
+        .route("/sandbox/notifications", get(notifications))
+        // Every other POST is an API v2 call (`pay/unifiedorder`,
+        // `secapi/pay/refund`, `sandboxnew/pay/...`).
+        .route("/{*path}", post(v2_call))
         .with_state(shared)
 }
 
@@ -110,8 +117,57 @@ async fn orders(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.gateway().orders().to_vec()).into_response()
 }
 
-async fn client_config(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.client_config_json()).into_response()
+#[derive(Deserialize)]
+struct ConfigQuery {
+    #[serde(default)]
+    api: Option<Api>,
+}
+
+async fn client_config(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<ConfigQuery>,
+) -> Response {
+    Json(shared.client_config_json(query.api.unwrap_or_default())).into_response()
+}
+
+async fn v2_call(
+    State(shared): State<Arc<Shared>>,
+    Path(path): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(faulty) = apply_faults(&shared, Endpoint::V2).await {
+        return faulty;
+    }
+    let (simulation, path) = match path.strip_prefix("sandboxnew/") {
+        Some(rest) => (true, rest),
+        None => (false, path.as_str()),
+    };
+    let now = shared.clock.now_unix();
+    let (answer, outgoing) = shared.gateway_v2().handle(path, simulation, &body, now);
+    if let Some(outgoing) = outgoing {
+        shared.notifier.deliver(Arc::clone(&shared), outgoing);
+    }
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], answer).into_response()
+}
+
+#[derive(Deserialize)]
+struct PayBody {
+    out_trade_no: String,
+}
+
+async fn pay(State(shared): State<Arc<Shared>>, Json(body): Json<PayBody>) -> Response {
+    match shared.pay(&body.out_trade_no) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(reason) => (StatusCode::NOT_FOUND, Json(json!({ "error": reason }))).into_response(),
+    }
+}
+
+async fn v2_orders(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.gateway_v2().orders()).into_response()
+}
+
+async fn notifications(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.notifications().clone()).into_response()
 }
 
 async fn push_fault(State(shared): State<Arc<Shared>>, Json(rule): Json<FaultRule>) -> Response {

@@ -1,0 +1,117 @@
+//! Delivery of the sandbox's notifications, as WeChat does it: POST the body
+//! to the order's `notify_url`, and again after growing pauses until the
+//! merchant answers with the success reply or the attempts run out.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::gateway_v2::Outgoing;
+use super::Shared;
+use crate::xml;
+
+/// How long one delivery attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What happened to one notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// `payment` or `refund`.
+    pub kind: String,
+    /// The order's trade number.
+    pub out_trade_no: String,
+    /// Where it was sent.
+    pub url: String,
+    /// How many times it was sent so far.
+    pub attempts: u32,
+    /// True once the merchant answered with the success reply.
+    pub acknowledged: bool,
+}
+
+/// Sends notifications from the sandbox's runtime.
+pub(super) struct Notifier {
+    runtime: tokio::runtime::Handle,
+    http: reqwest::Client,
+}
+
+impl Notifier {
+    pub(super) fn new(runtime: tokio::runtime::Handle) -> std::io::Result<Notifier> {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                crate::transport::tls_config().map_err(std::io::Error::other)?,
+            )
+            .timeout(ATTEMPT_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| std::io::Error::other(e.without_url()))?;
+        Ok(Notifier { runtime, http })
+    }
+
+    /// Delivers `outgoing` in the background, recording each attempt.
+    pub(super) fn deliver(&self, shared: Arc<Shared>, outgoing: Outgoing) {
+        let index = {
+            let mut records = shared.notifications();
+            records.push(NotificationRecord {
+                kind: outgoing.kind.to_owned(),
+                out_trade_no: outgoing.out_trade_no.clone(),
+                url: outgoing.url.clone(),
+                attempts: 0,
+                acknowledged: false,
+            });
+            records.len() - 1
+        };
+        let http = self.http.clone();
+        let attempts = shared.config.notify_attempts.max(1);
+        let pause = Duration::from_millis(shared.config.notify_retry_ms);
+        self.runtime.spawn(async move {
+            for attempt in 0..attempts {
+                if attempt > 0 {
+                    tokio::time::sleep(pause * attempt).await;
+                }
+                shared.notifications_sent.fetch_add(1, Ordering::Relaxed);
+                shared.notifications()[index].attempts += 1;
+                let sent = http
+                    .post(&outgoing.url)
+                    .header("content-type", "text/xml; charset=utf-8")
+                    .body(outgoing.body.clone())
+                    .send()
+                    .await;
+                let Ok(response) = sent else { continue };
+                let ok_status = response.status().is_success();
+                let Ok(reply) = response.bytes().await else {
+                    continue;
+                };
+                if ok_status && is_success_reply(&reply) {
+                    shared.notifications()[index].acknowledged = true;
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// True for the v2 SUCCESS XML (or the 2014 flow's plain `success`).
+fn is_success_reply(body: &[u8]) -> bool {
+    if body.trim_ascii().eq_ignore_ascii_case(b"success") {
+        return true;
+    }
+    xml::parse(body).is_ok_and(|f| f.get("return_code").map(String::as_str) == Some("SUCCESS"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_replies() {
+        assert!(is_success_reply(crate::notify::V2_SUCCESS_REPLY.as_bytes()));
+        assert!(is_success_reply(b"success\n"));
+        assert!(!is_success_reply(
+            crate::notify::v2_failure_reply("no").as_bytes()
+        ));
+        assert!(!is_success_reply(b"<html>500</html>"));
+        assert!(!is_success_reply(b""));
+    }
+}
