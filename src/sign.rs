@@ -183,7 +183,7 @@ pub fn sign_package(
     charset: Charset,
 ) -> Result<SignedString> {
     let mut canonical = package_canonical_string(fields);
-    canonical.push_str("&key=");
+    append_key_separator(&mut canonical);
     let key_start = canonical.len();
     canonical.push_str(partner_key.expose());
     let canonical = Secret::new(canonical);
@@ -242,7 +242,7 @@ pub fn sign_sha1(fields: &Fields, app_key: &Secret) -> Result<SignedString> {
 /// out) with `&key=API_KEY` appended, MD5 or HMAC-SHA256; upper-case hex.
 pub fn sign_v2(fields: &Fields, api_key: &Secret, sign_type: SignType) -> SignedString {
     let mut canonical = package_canonical_string(fields);
-    canonical.push_str("&key=");
+    append_key_separator(&mut canonical);
     let key_start = canonical.len();
     canonical.push_str(api_key.expose());
     let signature = match sign_type {
@@ -301,6 +301,15 @@ pub fn fields_from_json(json: &str) -> Result<Fields> {
             ))),
         })
         .collect()
+}
+
+/// Appends `&key=` (just `key=` when no field was signed, as WeChat's own
+/// SDKs and wechatpy do).
+fn append_key_separator(canonical: &mut String) {
+    if !canonical.is_empty() {
+        canonical.push('&');
+    }
+    canonical.push_str("key=");
 }
 
 /// Compares two signatures in constant time (for equal lengths).
@@ -448,6 +457,17 @@ mod tests {
             hmac.masked(),
             format!("appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&key={}", "*".repeat(32))
         );
+    }
+
+    #[test]
+    fn an_empty_field_set_signs_the_key_alone() {
+        let key = Secret::new("K");
+        let empty = fields(&[("a", "")]);
+        assert_eq!(
+            sign_v2(&empty, &key, SignType::Md5).signature(),
+            hex::encode_upper(Md5::digest(b"key=K"))
+        );
+        assert_eq!(sign_v2(&empty, &key, SignType::Md5).masked(), "key=*");
     }
 
     #[test]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Interoperability with clients nobody here wrote, installed from PyPI into a
+# virtualenv under target/: wechatpy 1.8.18 (API v2).
+# Needs target/debug/libwxpay.so and target/debug/wxpay (cargo test --all-features builds both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    'wechatpy[cryptography]==1.8.18' 'pytest>=7' >/dev/null
+
+export WXPAY_LIB="${WXPAY_LIB:-$PWD/target/debug/libwxpay.so}"
+export PYTHONPATH="$PWD/bindings/python-ctypes${PYTHONPATH:+:$PYTHONPATH}"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/interop
