@@ -56,7 +56,7 @@ impl Api {
 ///
 /// Either PEM (a certificate and its private key, in one file or inline) or
 /// a PKCS#12 file with its password (WeChat's `apiclient_cert.p12`, whose
-/// password is the `mch_id`).
+/// password is the `mch_id`; its legacy RC2/3DES encryption is supported).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertConfig {

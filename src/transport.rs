@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::config::ClientCertConfig;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// The largest response body read from the gateway; the documented ones are
 /// a few hundred bytes.
@@ -119,10 +120,15 @@ fn client_identity(
     cert: &ClientCertConfig,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let bad = |reason: String| Error::config("client_cert", reason);
-    if cert.pkcs12_file.is_some() {
-        return Err(bad(
-            "PKCS#12 is not supported yet; convert it to PEM: openssl pkcs12 -in apiclient_cert.p12 -out apiclient.pem -nodes (password: your mch_id)".into(),
-        ));
+    if let Some(path) = &cert.pkcs12_file {
+        let data =
+            std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let password = cert
+            .pkcs12_password
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or_default();
+        return pkcs12_identity(&data, password).map_err(bad);
     }
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
@@ -136,7 +142,7 @@ fn client_identity(
         (None, Some(cert_file), Some(key_file)) => (read(cert_file)?, read(key_file)?),
         _ => {
             return Err(bad(
-                "give either pem, or cert_pem_file (with key_pem_file when the key is apart), or pkcs12_file".into(),
+                "give either pem, or cert_pem_file (with key_pem_file when the key is apart), or pkcs12_file with pkcs12_password".into(),
             ))
         }
     };
@@ -149,6 +155,33 @@ fn client_identity(
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| bad(format!("no usable PRIVATE KEY block in the PEM ({e})")))?;
     Ok((chain, key))
+}
+
+/// The first key and its certificate chain of a PKCS#12 file (WeChat's
+/// `apiclient_cert.p12` uses the legacy RC2/3DES encryption; AES works too).
+fn pkcs12_identity(
+    data: &[u8],
+    password: &str,
+) -> std::result::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        data,
+        password,
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|e| format!("the PKCS#12 file does not open with this password ({e})"))?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or_else(|| "the PKCS#12 file holds no private key".to_owned())?;
+    let certs: Vec<CertificateDer<'static>> = chain
+        .certs()
+        .iter()
+        .map(|c| CertificateDer::from(c.as_der().to_vec()))
+        .collect();
+    if certs.is_empty() {
+        return Err("the PKCS#12 file holds no certificate for its key".into());
+    }
+    let key = PrivateKeyDer::Pkcs8(chain.key().as_der().to_vec().into());
+    Ok((certs, key))
 }
 
 impl HttpTransport {
@@ -244,4 +277,61 @@ fn network_error(err: reqwest::Error) -> Error {
         source = cause.source();
     }
     Error::Network { timeout, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    fn cert(json: serde_json::Value) -> ClientCertConfig {
+        serde_json::from_value(json).expect("a client_cert config")
+    }
+
+    #[test]
+    fn client_certificates_load_from_pem_and_pkcs12() {
+        let t = Duration::from_secs(1);
+        let ok = [
+            serde_json::json!({"cert_pem_file": fixture("apiclient_cert.pem"), "key_pem_file": fixture("apiclient_key.pem")}),
+            serde_json::json!({"pkcs12_file": fixture("apiclient_cert.p12"), "pkcs12_password": "10000100"}),
+            serde_json::json!({"pkcs12_file": fixture("apiclient_cert_aes.p12"), "pkcs12_password": "10000100"}),
+            serde_json::json!({"pem": format!(
+                "{}{}",
+                std::fs::read_to_string(fixture("apiclient_cert.pem")).expect("pem"),
+                std::fs::read_to_string(fixture("apiclient_key.pem")).expect("pem")
+            )}),
+        ];
+        for config in ok {
+            HttpTransport::with_client_cert(t, &cert(config.clone()))
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_client_certificates_are_config_errors() {
+        let t = Duration::from_secs(1);
+        let bad = [
+            serde_json::json!({"pkcs12_file": fixture("apiclient_cert.p12"), "pkcs12_password": "wrong"}),
+            serde_json::json!({"pkcs12_file": fixture("missing.p12")}),
+            serde_json::json!({"cert_pem_file": fixture("apiclient_cert.pem")}),
+            serde_json::json!({"cert_pem_file": fixture("apiclient_key.pem"), "key_pem_file": fixture("apiclient_key.pem")}),
+            serde_json::json!({"pem": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----"}),
+            serde_json::json!({}),
+        ];
+        for config in bad {
+            let err =
+                HttpTransport::with_client_cert(t, &cert(config.clone())).expect_err("refused");
+            assert!(
+                matches!(&err, Error::InvalidConfig { field, .. } if field == "client_cert"),
+                "{config}: {err}"
+            );
+            assert!(!err.to_string().contains("10000100"), "{err}");
+        }
+    }
 }
