@@ -1,0 +1,160 @@
+// Host test of the Kotlin binding (bindings/kotlin/com/wxpay/wxpay.kt) on the
+// JVM, against a running sandbox. It checks the glue (records in, records and
+// exceptions out, sharing across threads), not the signing logic again.
+//
+// Run by scripts/check-uniffi.sh:  java ... TestWxPayKt <sandbox base URL>
+// Prints one line per check and "N passed, M failed"; exits 1 on any failure.
+
+import com.wxpay.Config
+import com.wxpay.Order
+import com.wxpay.PayParams
+import com.wxpay.WxPayClient
+import com.wxpay.WxPayException
+import com.wxpay.sign
+import java.net.URI
+import java.util.concurrent.Callable
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import kotlin.system.exitProcess
+
+private var passed = 0
+private var failed = 0
+
+private fun check(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("ok   $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL $name: $e")
+    }
+}
+
+private fun expect(condition: Boolean, what: () -> String) {
+    if (!condition) throw AssertionError(what())
+}
+
+/** Runs [body], which must throw a [T]; returns it. */
+private inline fun <reified T : Throwable> expectThrows(body: () -> Unit): T {
+    try {
+        body()
+    } catch (e: Throwable) {
+        if (e is T) return e
+        throw AssertionError("expected ${T::class.qualifiedName}, got $e")
+    }
+    throw AssertionError("expected ${T::class.qualifiedName}, nothing was thrown")
+}
+
+/** The flat JSON object of `/sandbox/config` (string values only) as a map. */
+private fun parseFlatJson(text: String): Map<String, String> {
+    val pair = Regex(""""([A-Za-z0-9_]+)"\s*:\s*"((?:[^"\\]|\\.)*)"""")
+    return pair.findAll(text).associate { m ->
+        m.groupValues[1] to m.groupValues[2].replace("\\/", "/").replace("\\\"", "\"").replace("\\\\", "\\")
+    }
+}
+
+private fun configFrom(json: Map<String, String>) = Config(
+    appid = json.getValue("appid"),
+    appSecret = json.getValue("app_secret"),
+    appKey = json.getValue("app_key"),
+    partnerId = json.getValue("partner_id"),
+    partnerKey = json.getValue("partner_key"),
+    notifyUrl = json.getValue("notify_url"),
+    apiBase = json.getValue("api_base"),
+    inputCharset = json["input_charset"],
+)
+
+private fun order(no: String, totalFee: UInt? = null, totalYuan: String? = null) = Order(
+    outTradeNo = no,
+    totalFee = totalFee,
+    totalYuan = totalYuan,
+    body = "支付测试",
+    clientIp = "196.168.1.1",
+)
+
+private fun checkPayParams(p: PayParams, no: String, fee: UInt) {
+    expect(p.appid == "wxd930ea5d5a258f4f") { "appid ${p.appid}" }
+    expect(p.partnerid == "1900000109") { "partnerid ${p.partnerid}" }
+    expect(p.`package` == "Sign=WXPay") { "package ${p.`package`}" }
+    expect(Regex("[0-9]{10}").matches(p.timestamp)) { "timestamp ${p.timestamp}" }
+    expect(Regex("[0-9a-f]{40}").matches(p.sign)) { "sign ${p.sign}" }
+    expect(p.noncestr.isNotEmpty()) { "empty noncestr" }
+    expect(p.prepayid.isNotEmpty()) { "empty prepayid" }
+    expect(p.outTradeNo == no) { "out_trade_no ${p.outTradeNo}" }
+    expect(p.totalFee == fee) { "total_fee ${p.totalFee}" }
+}
+
+fun main(args: Array<String>) {
+    require(args.size == 1) { "usage: TestWxPayKt <sandbox base URL>" }
+    val base = args[0].trimEnd('/')
+    val sandbox = parseFlatJson(URI("$base/sandbox/config").toURL().readText())
+    val config = configFrom(sandbox)
+    val client = WxPayClient(config)
+
+    check("build_pay_params with total_yuan returns every field") {
+        checkPayParams(client.buildPayParams(order("KT-YUAN-1", totalYuan = "19.99")), "KT-YUAN-1", 1999u)
+    }
+    check("build_pay_params with total_fee (optional fields left to their defaults)") {
+        checkPayParams(client.buildPayParams(order("KT-FEE-1", totalFee = 1u)), "KT-FEE-1", 1u)
+    }
+    check("a sub-fen amount raises WxPayException.InvalidOrder naming total_yuan") {
+        val e = expectThrows<WxPayException.InvalidOrder> {
+            client.buildPayParams(order("KT-BAD-1", totalYuan = "0.001"))
+        }
+        expect(e.field == "total_yuan") { "field ${e.field}" }
+        expect(e.detail.startsWith("invalid order: total_yuan")) { "detail ${e.detail}" }
+        expect(e.message?.contains("total_yuan") == true) { "message ${e.message}" }
+    }
+    check("a zero amount raises WxPayException.InvalidOrder") {
+        val e = expectThrows<WxPayException.InvalidOrder> {
+            client.buildPayParams(order("KT-BAD-2", totalYuan = "0"))
+        }
+        expect(e.field == "total_yuan") { "field ${e.field}" }
+    }
+    check("a bad config raises WxPayException.InvalidConfig naming the field") {
+        val e = expectThrows<WxPayException.InvalidConfig> {
+            WxPayClient(config.copy(apiBase = "http://10.0.0.1"))
+        }
+        expect(e.field == "api_base") { "field ${e.field}" }
+    }
+    check("a gateway errcode reaches Kotlin unchanged (WxPayException.Gateway)") {
+        val wrong = WxPayClient(config.copy(appSecret = "not-the-secret"))
+        val e = expectThrows<WxPayException.Gateway> {
+            wrong.buildPayParams(order("KT-GW-1", totalFee = 1u))
+        }
+        expect(e.errcode == 40001L) { "errcode ${e.errcode}" }
+        expect(e.errmsg.isNotEmpty()) { "empty errmsg" }
+    }
+    check("an unreachable gateway raises WxPayException.Network") {
+        val down = WxPayClient(config.copy(apiBase = "http://127.0.0.1:1", timeoutMs = 2000uL))
+        expectThrows<WxPayException.Network> { down.buildPayParams(order("KT-NET-1", totalFee = 1u)) }
+    }
+    check("one client is shared by 4 threads") {
+        val pool = Executors.newFixedThreadPool(4)
+        try {
+            val results = (1..4).map { i ->
+                pool.submit(Callable { client.buildPayParams(order("KT-THREAD-$i", totalFee = i.toUInt())) })
+            }.map { it.get(30, TimeUnit.SECONDS) }
+            results.forEachIndexed { i, p -> checkPayParams(p, "KT-THREAD-${i + 1}", (i + 1).toUInt()) }
+            expect(results.map { it.prepayid }.toSet().size == 4) { "prepayids not distinct" }
+        } finally {
+            pool.shutdown()
+        }
+    }
+    check("sign() gives the public package vector; an unknown scheme raises InvalidArgument") {
+        val params = mapOf(
+            "bank_type" to "WX", "body" to "支付测试", "fee_type" to "1",
+            "input_charset" to "UTF-8", "notify_url" to "http://weixin.qq.com",
+            "out_trade_no" to "7240b65810859cbf2a8d9f76a638c0a3", "partner" to "1900000109",
+            "spbill_create_ip" to "196.168.1.1", "total_fee" to "1",
+        )
+        val signature = sign("legacy-package", "8934e7d15453e97507ef794cf7b0519d", params)
+        expect(signature == "7F77B507B755B3262884291517E380F8") { "signature $signature" }
+        expectThrows<WxPayException.InvalidArgument> { sign("md5", "k", params) }
+    }
+    client.close()
+
+    println("kotlin: $passed passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}
