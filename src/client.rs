@@ -6,8 +6,9 @@
 //! between all the threads of a process, so they share one access_token and
 //! one pool of keep-alive connections.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use url::Url;
 
@@ -19,16 +20,19 @@ use crate::gateway::{
     genprepay_request, parse_genprepay_response, parse_token_response, token_request, PrepayBody,
     TOKEN_REJECTED_ERRCODES,
 };
-use crate::merchant::{LegacyMerchant, V2Merchant};
+use crate::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
 use crate::money::Fen;
 use crate::nonce::{NonceSource, RandomNonce};
 use crate::notify::{self, PaymentNotification, RefundNotification};
 use crate::order::Order;
+use crate::rsa::VerifyingKey;
 use crate::secret::Secret;
 use crate::sign::{Fields, SignType};
 use crate::token::{self, AccessToken, TokenStore};
+use crate::transport::Method;
 use crate::transport::{HttpTransport, Transport};
 use crate::v2::{self, OrderRef, OrderStatus, RefundReceipt, RefundRequest, RefundStatus, Signer};
+use crate::v3::{self, SignatureError, SignedHeaders};
 use crate::xml;
 
 /// A WeChat Pay client for one merchant configuration.
@@ -54,6 +58,20 @@ enum Generation {
         /// In WeChat's simulation environment, the key it signs with.
         sandbox_key: Option<Mutex<Option<Secret>>>,
     },
+    V3 {
+        merchant: V3Merchant,
+        /// Certificate mode: the platform certificates downloaded so far.
+        certs: RwLock<PlatformCerts>,
+        /// Held while certificates download, so concurrent callers wait for one.
+        downloading: Mutex<()>,
+    },
+}
+
+/// The platform certificates a v3 client knows.
+#[derive(Default)]
+struct PlatformCerts {
+    keys: HashMap<String, VerifyingKey>,
+    fetched_at: Option<u64>,
 }
 
 impl fmt::Debug for Client {
@@ -142,6 +160,11 @@ impl ClientBuilder {
                     sandbox_key: self.config.sandbox.then(|| Mutex::new(None)),
                 }
             }
+            Api::V3 => Generation::V3 {
+                merchant: self.config.v3_merchant()?,
+                certs: RwLock::new(PlatformCerts::default()),
+                downloading: Mutex::new(()),
+            },
         };
         Ok(Client {
             api_base,
@@ -206,27 +229,143 @@ impl Client {
                     merchant, &signer, order, &prepay_id, now, &nonce,
                 ))
             }
+            Generation::V3 { merchant, .. } => {
+                let body = v3::app_order_body(merchant, order, now);
+                let answer = self.v3_call(Method::Post, v3::APP_ORDER_PATH, Some(&body))?;
+                let prepay_id = v3::prepay_id(&answer.unwrap_or_default())?;
+                Ok(v3::app_params(merchant, order, &prepay_id, now, &nonce))
+            }
         }
     }
 
     /// The state of an order (API v2 `orderquery`).
     pub fn query_order(&self, order: &OrderRef) -> Result<OrderStatus> {
+        if let Generation::V3 { merchant, .. } = &self.generation {
+            let answer = self.v3_call(Method::Get, &v3::query_path(merchant, order), None)?;
+            return v3::order_status(&answer.unwrap_or_default());
+        }
         let fields = v2::order_ref_fields(self.v2_merchant("query")?, order, &self.nonces.nonce());
         v2::order_status(&self.v2_call(v2::ORDERQUERY, fields, false)?)
     }
 
-    /// Closes an unpaid order (API v2 `closeorder`).
+    /// Closes an unpaid order (API v2 `closeorder`; API v3 `.../close`).
     pub fn close_order(&self, out_trade_no: &str) -> Result<()> {
+        if let Generation::V3 { merchant, .. } = &self.generation {
+            let body = serde_json::json!({ "mchid": merchant.mchid });
+            return self
+                .v3_call(Method::Post, &v3::close_path(out_trade_no), Some(&body))
+                .map(drop);
+        }
         let order = OrderRef::OutTradeNo(out_trade_no.to_owned());
         let fields = v2::order_ref_fields(self.v2_merchant("close")?, &order, &self.nonces.nonce());
         self.v2_call(v2::CLOSEORDER, fields, false).map(drop)
     }
 
     /// Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
-    /// mutual TLS with the merchant's certificate).
+    /// mutual TLS with the merchant's certificate; API v3
+    /// `/v3/refund/domestic/refunds`).
     pub fn refund(&self, refund: &RefundRequest) -> Result<RefundReceipt> {
+        if let Generation::V3 { merchant, .. } = &self.generation {
+            let body = v3::refund_body(merchant, refund)?;
+            let answer = self.v3_call(Method::Post, v3::REFUND_PATH, Some(&body))?;
+            return v3::refund_receipt(&answer.unwrap_or_default());
+        }
         let fields = v2::refund_fields(self.v2_merchant("refund")?, refund, &self.nonces.nonce())?;
         v2::refund_receipt(&self.v2_call(v2::REFUND, fields, true)?)
+    }
+
+    /// Downloads WeChat Pay's platform certificates (API v3, certificate
+    /// mode) and keeps them; returns how many there are. Clients do this by
+    /// themselves: before the first call, on the configured schedule, and
+    /// once when an answer names an unknown serial.
+    pub fn download_certificates(&self) -> Result<usize> {
+        let Generation::V3 {
+            merchant,
+            certs,
+            downloading,
+            ..
+        } = &self.generation
+        else {
+            return Err(Error::InvalidArgument(
+                "certificates are an API v3 matter".into(),
+            ));
+        };
+        let _one_at_a_time = downloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.clock.now_unix();
+        let request = v3::request(
+            &self.api_base,
+            merchant,
+            Method::Get,
+            v3::CERTIFICATES_PATH,
+            None,
+            now,
+            &self.nonces.nonce(),
+        )?;
+        let response = self.transport.send(&request)?;
+        if !(200..300).contains(&response.status) {
+            return Err(v3::error_of(&response));
+        }
+        let keys = v3::platform_certificates(
+            &v3::json_body(&response)?,
+            merchant.api_v3_key.expose().as_bytes(),
+        )?;
+        // Decrypting them with the API v3 key authenticates the certificates;
+        // the answer must then verify with one of them.
+        let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
+            Error::MalformedResponse("the certificates answer is not signed".into())
+        })?;
+        v3::verify_signed(&headers, &response.body, self.clock.now_unix(), |serial| {
+            keys.get(serial).cloned()
+        })
+        .map_err(|e| Error::MalformedResponse(format!("the certificates answer: {e}")))?;
+        log::debug!("downloaded {} platform certificate(s)", keys.len());
+        let count = keys.len();
+        let mut store = certs.write().unwrap_or_else(PoisonError::into_inner);
+        store.keys = keys;
+        store.fetched_at = Some(now);
+        Ok(count)
+    }
+
+    /// Verifies an API v3 payment notification: the `Wechatpay-*` headers
+    /// (as received) over the raw body, then the decrypted transaction, the
+    /// merchant's ids and `expected_total_fee`. Answer an empty 200/204 on
+    /// success, or a 4xx/5xx with [`Client::notification_failure_reply`].
+    pub fn verify_signed_notification(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        expected_total_fee: Option<Fen>,
+    ) -> Result<PaymentNotification> {
+        let Generation::V3 { merchant, .. } = &self.generation else {
+            return Err(Error::InvalidArgument(
+                "signed-header notifications are API v3; use verify_payment_notification".into(),
+            ));
+        };
+        let invalid = |e: notify::NotifyError| Error::InvalidNotification(e.to_string());
+        let signed =
+            SignedHeaders::from_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .ok_or_else(|| {
+                    Error::InvalidNotification("a Wechatpay-* header is missing".into())
+                })?;
+        let verify = || {
+            notify::verify_v3_payment(
+                &signed,
+                body,
+                merchant,
+                self.clock.now_unix(),
+                |s| self.v3_key(s),
+                expected_total_fee,
+            )
+        };
+        match verify() {
+            Err(notify::NotifyError::Signature(SignatureError::UnknownSerial(_)))
+                if self.v3_uses_certificates() =>
+            {
+                self.download_certificates()?;
+                verify().map_err(invalid)
+            }
+            other => other.map_err(invalid),
+        }
     }
 
     /// The refunds of an order (API v2 `refundquery`).
@@ -257,6 +396,9 @@ impl Client {
                     .map_err(|_| Error::InvalidNotification("query string is not UTF-8".into()))?;
                 notify::verify_legacy_payment(query, merchant, expected_total_fee)
             }
+            Generation::V3 { .. } => Err(notify::NotifyError::Json(
+                "API v3 notifications are verified with their Wechatpay-* headers: use verify_signed_notification".into(),
+            )),
             Generation::V2 {
                 merchant,
                 sandbox_key,
@@ -297,6 +439,8 @@ impl Client {
         match self.generation {
             Generation::Legacy { .. } => notify::LEGACY_SUCCESS_REPLY.to_owned(),
             Generation::V2 { .. } => notify::V2_SUCCESS_REPLY.to_owned(),
+            // API v3: an empty body with status 200 or 204.
+            Generation::V3 { .. } => String::new(),
         }
     }
 
@@ -305,6 +449,7 @@ impl Client {
         match self.generation {
             Generation::Legacy { .. } => "fail".to_owned(),
             Generation::V2 { .. } => notify::v2_failure_reply(reason),
+            Generation::V3 { .. } => notify::v3_failure_reply(reason),
         }
     }
 
@@ -355,6 +500,9 @@ impl Client {
     fn v2_merchant(&self, operation: &str) -> Result<&V2Merchant> {
         match &self.generation {
             Generation::V2 { merchant, .. } => Ok(merchant),
+            Generation::V3 { .. } => Err(Error::InvalidArgument(format!(
+                "{operation} is not available for api \"v3\" in this version"
+            ))),
             Generation::Legacy { .. } => Err(Error::InvalidArgument(format!(
                 "{operation} is an API v2 operation; this client is configured with api \"legacy\""
             ))),
@@ -414,9 +562,110 @@ impl Client {
                 ..
             } => SignType::Md5,
             Generation::V2 { merchant, .. } => merchant.sign_type,
+            Generation::V3 { .. } => SignType::Md5,
             Generation::Legacy { .. } => SignType::Md5,
         };
         Signer { key, sign_type }
+    }
+
+    // ---- API v3 ----
+
+    fn v3_uses_certificates(&self) -> bool {
+        matches!(
+            &self.generation,
+            Generation::V3 { merchant, .. } if matches!(merchant.verification, V3Verification::Certificates { .. })
+        )
+    }
+
+    /// The key for `serial`: WeChat Pay's public key, or a platform certificate.
+    fn v3_key(&self, serial: &str) -> Option<VerifyingKey> {
+        let Generation::V3 {
+            merchant, certs, ..
+        } = &self.generation
+        else {
+            return None;
+        };
+        match &merchant.verification {
+            V3Verification::PublicKey { id, key } => (serial == id).then(|| key.clone()),
+            V3Verification::Certificates { .. } => certs
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys
+                .get(serial)
+                .cloned(),
+        }
+    }
+
+    /// Certificate mode: downloads certificates when there are none or they
+    /// are due.
+    fn v3_ensure_certificates(&self) -> Result<()> {
+        let Generation::V3 {
+            merchant, certs, ..
+        } = &self.generation
+        else {
+            return Ok(());
+        };
+        let V3Verification::Certificates { refresh_secs } = merchant.verification else {
+            return Ok(());
+        };
+        let fetched_at = certs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fetched_at;
+        let due = fetched_at.is_none_or(|at| self.clock.now_unix() >= at + refresh_secs);
+        if due {
+            self.download_certificates()?;
+        }
+        Ok(())
+    }
+
+    /// Signs and sends one v3 request and verifies its answer; the JSON
+    /// object of a 2xx answer with a body.
+    fn v3_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let Generation::V3 { merchant, .. } = &self.generation else {
+            return Err(Error::InvalidArgument("not an API v3 client".into()));
+        };
+        self.v3_ensure_certificates()?;
+        let request = v3::request(
+            &self.api_base,
+            merchant,
+            method,
+            path,
+            body,
+            self.clock.now_unix(),
+            &self.nonces.nonce(),
+        )?;
+        let response = self.transport.send(&request)?;
+        if !(200..300).contains(&response.status) {
+            return Err(v3::error_of(&response));
+        }
+        let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
+            Error::MalformedResponse(
+                "a 2xx answer without Wechatpay-* signature headers (forged?)".into(),
+            )
+        })?;
+        let verify = || {
+            v3::verify_signed(&headers, &response.body, self.clock.now_unix(), |s| {
+                self.v3_key(s)
+            })
+        };
+        let verified = match verify() {
+            Err(SignatureError::UnknownSerial(_)) if self.v3_uses_certificates() => {
+                self.download_certificates()?;
+                verify()
+            }
+            other => other,
+        };
+        verified.map_err(|e| Error::MalformedResponse(format!("answer signature: {e}")))?;
+        if response.body.is_empty() {
+            return Ok(None);
+        }
+        v3::json_body(&response).map(Some)
     }
 
     /// Signs and sends one v2 request, and verifies its answer.

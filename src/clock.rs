@@ -50,6 +50,21 @@ pub fn beijing_timestamp(unix: u64) -> String {
     )
 }
 
+/// Formats Unix seconds as RFC 3339 in Beijing time, e.g.
+/// `2018-06-08T10:34:56+08:00` (API v3's `time_expire`).
+pub fn beijing_rfc3339(unix: u64) -> String {
+    let t = beijing_timestamp(unix);
+    format!(
+        "{}-{}-{}T{}:{}:{}+08:00",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[8..10],
+        &t[10..12],
+        &t[12..14]
+    )
+}
+
 /// Year, month and day of the `days`-th day after 1970-01-01 (proleptic
 /// Gregorian; Howard Hinnant's `civil_from_days`, for non-negative days).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -79,5 +94,6 @@ mod tests {
         // A leap day.
         assert_eq!(beijing_timestamp(1_709_164_800), "20240229080000");
         assert_eq!(beijing_timestamp(4_102_444_800), "21000101080000");
+        assert_eq!(beijing_rfc3339(1_399_514_976), "2014-05-08T10:09:36+08:00");
     }
 }

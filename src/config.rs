@@ -10,6 +10,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,7 +18,8 @@ use url::{Host, Url};
 
 use crate::charset::Charset;
 use crate::error::{Error, Result};
-use crate::merchant::{LegacyMerchant, V2Merchant};
+use crate::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
+use crate::rsa::{MerchantKey, VerifyingKey};
 use crate::secret::Secret;
 use crate::sign::SignType;
 
@@ -40,6 +42,8 @@ pub enum Api {
     Legacy,
     /// API v2: signed XML (`unifiedorder`, query, close, refund).
     V2,
+    /// API v3: RSA-signed JSON (the current API).
+    V3,
 }
 
 impl Api {
@@ -48,6 +52,7 @@ impl Api {
         match self {
             Api::Legacy => "legacy",
             Api::V2 => "v2",
+            Api::V3 => "v3",
         }
     }
 }
@@ -96,7 +101,10 @@ impl fmt::Debug for ClientCertConfig {
 /// `token_store`, `token_store_fallback`. The 2014 flow needs `app_secret`,
 /// `app_key`, `partner_id`, `partner_key` (and takes `input_charset`); API v2
 /// needs `mch_id` and `api_key` (and takes `sign_type`, `client_cert`,
-/// `sandbox`).
+/// `sandbox`); API v3 needs `mchid`, `merchant_private_key(_file)`,
+/// `merchant_serial_no`, `api_v3_key`, and either `wechatpay_public_key(_file)`
+/// with `wechatpay_public_key_id` or nothing more (platform certificates
+/// are then downloaded).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -158,6 +166,35 @@ pub struct Config {
     /// signed with a key fetched from `sandboxnew/pay/getsignkey`).
     #[serde(default)]
     pub sandbox: bool,
+
+    /// API v3: the merchant id.
+    #[serde(default)]
+    pub mchid: Option<String>,
+    /// API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
+    #[serde(default)]
+    pub merchant_private_key: Option<Secret>,
+    /// API v3: a file holding that key (`apiclient_key.pem`).
+    #[serde(default)]
+    pub merchant_private_key_file: Option<PathBuf>,
+    /// API v3: the serial number of the merchant's certificate.
+    #[serde(default)]
+    pub merchant_serial_no: Option<String>,
+    /// API v3: the API v3 key (exactly 32 bytes).
+    #[serde(default)]
+    pub api_v3_key: Option<Secret>,
+    /// API v3, public-key mode: WeChat Pay's public key as PEM text.
+    #[serde(default)]
+    pub wechatpay_public_key: Option<String>,
+    /// API v3, public-key mode: a file holding that key.
+    #[serde(default)]
+    pub wechatpay_public_key_file: Option<PathBuf>,
+    /// API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
+    #[serde(default)]
+    pub wechatpay_public_key_id: Option<String>,
+    /// API v3, certificate mode (no public key given): how often the
+    /// platform certificates are downloaded again, in seconds (default 12 h).
+    #[serde(default)]
+    pub platform_cert_refresh_secs: Option<u64>,
 }
 
 /// Where a client keeps its access_token, as the configuration says.
@@ -209,7 +246,73 @@ impl Config {
         match self.api {
             Api::Legacy => self.legacy_merchant().map(drop),
             Api::V2 => self.v2_merchant().map(drop),
+            Api::V3 => self.v3_merchant().map(drop),
         }
+    }
+
+    /// API v3's credentials, with the keys read and parsed; an error names
+    /// the first missing or unusable key.
+    pub fn v3_merchant(&self) -> Result<V3Merchant> {
+        let read = |field: &str, path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::config(field, format!("cannot read {}: {e}", path.display())))
+        };
+        let key_pem = match (&self.merchant_private_key, &self.merchant_private_key_file) {
+            (Some(pem), None) => Secret::new(pem.expose()),
+            (None, Some(path)) => Secret::new(read("merchant_private_key_file", path)?),
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "merchant_private_key",
+                    "give merchant_private_key or merchant_private_key_file, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(Error::config(
+                    "merchant_private_key",
+                    "is required for api \"v3\"",
+                ))
+            }
+        };
+        let key = MerchantKey::from_pem(key_pem.expose())
+            .map_err(|e| Error::config("merchant_private_key", e.to_string()))?;
+        let api_v3_key = required_secret("api_v3_key", &self.api_v3_key, self.api)?;
+        if api_v3_key.expose().len() != 32 {
+            return Err(Error::config("api_v3_key", "must be exactly 32 bytes"));
+        }
+        let public_pem = match (&self.wechatpay_public_key, &self.wechatpay_public_key_file) {
+            (Some(pem), None) => Some(pem.clone()),
+            (None, Some(path)) => Some(read("wechatpay_public_key_file", path)?),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "wechatpay_public_key",
+                    "give wechatpay_public_key or wechatpay_public_key_file, not both",
+                ))
+            }
+        };
+        let verification = match public_pem {
+            Some(pem) => V3Verification::PublicKey {
+                id: required_text(
+                    "wechatpay_public_key_id",
+                    &self.wechatpay_public_key_id,
+                    self.api,
+                )?,
+                key: VerifyingKey::from_public_key_pem(&pem)
+                    .map_err(|e| Error::config("wechatpay_public_key", e.to_string()))?,
+            },
+            None => V3Verification::Certificates {
+                refresh_secs: self.platform_cert_refresh_secs.unwrap_or(12 * 3600).max(60),
+            },
+        };
+        Ok(V3Merchant {
+            appid: self.appid.clone(),
+            mchid: required_text("mchid", &self.mchid, self.api)?,
+            serial_no: required_text("merchant_serial_no", &self.merchant_serial_no, self.api)?,
+            key: Arc::new(key),
+            api_v3_key,
+            notify_url: self.notify_url.clone(),
+            verification,
+        })
     }
 
     /// The 2014 flow's credentials; an error names the first missing key.
@@ -241,7 +344,7 @@ impl Config {
     pub fn api_base_url(&self) -> Result<Url> {
         let text = self.api_base.as_deref().unwrap_or(match self.api {
             Api::Legacy => DEFAULT_API_BASE,
-            Api::V2 => DEFAULT_V2_API_BASE,
+            Api::V2 | Api::V3 => DEFAULT_V2_API_BASE,
         });
         let url = Url::parse(text)
             .map_err(|e| Error::config("api_base", format!("is not a URL ({e})")))?;
@@ -354,6 +457,16 @@ impl fmt::Debug for Config {
             .field("sign_type", &self.sign_type)
             .field("client_cert", &self.client_cert)
             .field("sandbox", &self.sandbox)
+            .field("mchid", &self.mchid)
+            .field("merchant_private_key", &self.merchant_private_key)
+            .field("merchant_private_key_file", &self.merchant_private_key_file)
+            .field("merchant_serial_no", &self.merchant_serial_no)
+            .field("api_v3_key", &self.api_v3_key)
+            .field("wechatpay_public_key_id", &self.wechatpay_public_key_id)
+            .field(
+                "platform_cert_refresh_secs",
+                &self.platform_cert_refresh_secs,
+            )
             .finish()
     }
 }

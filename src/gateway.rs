@@ -54,6 +54,7 @@ pub fn token_request(api_base: &Url, appid: &str, app_secret: &Secret) -> HttpRe
         url,
         body: Vec::new(),
         content_type: None,
+        headers: Vec::new(),
     }
 }
 
@@ -95,6 +96,7 @@ pub fn genprepay_request(
         url,
         body,
         content_type: Some("application/json"),
+        headers: Vec::new(),
     })
 }
 
@@ -163,10 +165,7 @@ mod tests {
     use super::*;
 
     fn ok(body: &str) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::new(200, body.as_bytes().to_vec())
     }
 
     #[test]
@@ -217,10 +216,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let status = HttpResponse {
-            status: 502,
-            body: Vec::new(),
-        };
+        let status = HttpResponse::new(502, Vec::new());
         assert_eq!(
             parse_token_response(&status, 0).expect_err("5xx"),
             Error::HttpStatus { status: 502 }

@@ -27,6 +27,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aead;
 pub mod charset;
 pub mod client;
 pub mod clock;
@@ -43,6 +44,7 @@ pub mod notify;
 pub mod order;
 pub mod package;
 pub mod req_info;
+pub mod rsa;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
@@ -52,15 +54,8 @@ pub mod token;
 pub mod token_redis;
 pub mod transport;
 pub mod v2;
+pub mod v3;
 pub mod xml;
-// The uniffi bindings (Kotlin, Swift, Python): safe Rust only. uniffi's
-// generated `#[no_mangle] extern "C"` scaffolding comes from its macros and
-// needs no `allow(unsafe_code)`; `setup_scaffolding!` sits at the crate root,
-// where the derives look for `crate::UniFfiTag`.
-#[cfg(feature = "uniffi")]
-mod uniffi_api;
-#[cfg(feature = "uniffi")]
-uniffi::setup_scaffolding!("wxpay");
 
 pub use charset::Charset;
 pub use client::{Client, ClientBuilder};

@@ -26,9 +26,10 @@ pub const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An HTTP method the protocol uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
     /// `GET`
+    #[default]
     Get,
     /// `POST`
     Post,
@@ -47,6 +48,8 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// The body's `Content-Type`, if it has one.
     pub content_type: Option<&'static str>,
+    /// Further headers (API v3's `Authorization`, `Accept`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for HttpRequest {
@@ -60,12 +63,33 @@ impl std::fmt::Debug for HttpRequest {
 }
 
 /// A response as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HttpResponse {
     /// The HTTP status code.
     pub status: u16,
+    /// The headers, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
     /// The body bytes (at most [`MAX_RESPONSE_BYTES`]).
     pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with `status` and `body` and no headers.
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Sends a request and returns the response, or a [`Error::Network`].
@@ -223,7 +247,7 @@ impl HttpTransport {
 
 impl Transport for HttpTransport {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
-        let builder = match request.method {
+        let mut builder = match request.method {
             Method::Get => self.client.get(request.url.clone()),
             Method::Post => {
                 let b = self
@@ -236,8 +260,16 @@ impl Transport for HttpTransport {
                 }
             }
         };
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         let response = builder.send().map_err(network_error)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let mut body = Vec::new();
         response
             .take(MAX_RESPONSE_BYTES + 1)
@@ -254,7 +286,11 @@ impl Transport for HttpTransport {
                 "response body larger than {MAX_RESPONSE_BYTES} bytes"
             )));
         }
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

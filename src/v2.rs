@@ -199,6 +199,7 @@ pub fn request(
         url,
         body: xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes(),
         content_type: Some("text/xml; charset=utf-8"),
+        headers: Vec::new(),
     }
 }
 
@@ -443,10 +444,10 @@ mod tests {
             .collect();
         let sign = sign_v2(&f, &m.api_key, m.sign_type).into_signature();
         f.insert("sign".into(), sign);
-        HttpResponse {
-            status: 200,
-            body: xml::write(f.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes(),
-        }
+        HttpResponse::new(
+            200,
+            xml::write(f.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes(),
+        )
     }
 
     #[test]
@@ -517,20 +518,20 @@ mod tests {
         ));
 
         // Unsigned SUCCESS: forged.
-        let unsigned = HttpResponse {
-            status: 200,
-            body: xml::write([("return_code", "SUCCESS"), ("result_code", "SUCCESS")]).into_bytes(),
-        };
+        let unsigned = HttpResponse::new(
+            200,
+            xml::write([("return_code", "SUCCESS"), ("result_code", "SUCCESS")]).into_bytes(),
+        );
         assert!(matches!(
             parse_response(&unsigned, &signer),
             Err(Error::MalformedResponse(_))
         ));
 
         // FAIL answers carry their message and need no signature.
-        let fail = HttpResponse {
-            status: 200,
-            body: xml::write([("return_code", "FAIL"), ("return_msg", "签名错误")]).into_bytes(),
-        };
+        let fail = HttpResponse::new(
+            200,
+            xml::write([("return_code", "FAIL"), ("return_msg", "签名错误")]).into_bytes(),
+        );
         assert_eq!(
             parse_response(&fail, &signer),
             Err(Error::Rejected {
@@ -551,13 +552,7 @@ mod tests {
         let err = parse_response(&business, &signer).expect_err("business error");
         assert_eq!(err.code(), Some("ORDERPAID"));
         assert_eq!(
-            parse_response(
-                &HttpResponse {
-                    status: 502,
-                    body: Vec::new()
-                },
-                &signer
-            ),
+            parse_response(&HttpResponse::new(502, Vec::new()), &signer),
             Err(Error::HttpStatus { status: 502 })
         );
     }

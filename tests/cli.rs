@@ -236,6 +236,7 @@ fn http_get(url: &str) -> serde_json::Value {
             url: url.parse().expect("url"),
             body: Vec::new(),
             content_type: None,
+            headers: Vec::new(),
         })
         .expect("GET");
     serde_json::from_slice(&response.body).expect("JSON")
@@ -279,6 +280,7 @@ fn http_post(url: &str, body: &str) -> u16 {
             url: url.parse().expect("url"),
             body: body.as_bytes().to_vec(),
             content_type: Some("application/json"),
+            headers: Vec::new(),
         })
         .expect("POST")
         .status

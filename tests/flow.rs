@@ -313,6 +313,7 @@ fn raw_genprepay(sandbox: &Sandbox, body: &serde_json::Value) -> serde_json::Val
                 url: url.parse().expect("url"),
                 body,
                 content_type: Some("application/json"),
+                headers: Vec::new(),
             })
             .expect("sent");
         serde_json::from_slice::<serde_json::Value>(&response.body).expect("json")

@@ -47,11 +47,11 @@ enum Command {
     /// Run many orders through one client from several threads and print a
     /// JSON summary (outcomes, throughput, latency percentiles).
     Load(LoadArgs),
-    /// Query an order's state (API v2).
+    /// Query an order's state (API v2 and v3).
     Query(QueryArgs),
-    /// Close an unpaid order (API v2).
+    /// Close an unpaid order (API v2 and v3).
     Close(CloseArgs),
-    /// Refund all or part of a paid order (API v2).
+    /// Refund all or part of a paid order (API v2 and v3).
     Refund(RefundArgs),
     /// List an order's refunds (API v2).
     RefundQuery(QueryArgs),
@@ -172,6 +172,8 @@ enum ApiArg {
     Legacy,
     /// API v2 (signed XML).
     V2,
+    /// API v3 (RSA-signed JSON).
+    V3,
 }
 
 impl From<ApiArg> for Api {
@@ -179,6 +181,7 @@ impl From<ApiArg> for Api {
         match arg {
             ApiArg::Legacy => Api::Legacy,
             ApiArg::V2 => Api::V2,
+            ApiArg::V3 => Api::V3,
         }
     }
 }
@@ -323,6 +326,7 @@ impl GatewayArgs {
                 let config = match self.api {
                     ApiArg::Legacy => sandbox.client_config(),
                     ApiArg::V2 => sandbox.client_config_v2(),
+                    ApiArg::V3 => sandbox.client_config_v3(),
                 };
                 (config, Some(sandbox))
             }

@@ -18,6 +18,8 @@ pub enum Endpoint {
     Genprepay,
     /// Every API v2 call.
     V2,
+    /// Every API v3 call.
+    V3,
 }
 
 impl Endpoint {

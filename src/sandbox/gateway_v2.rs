@@ -30,8 +30,29 @@ pub struct Outgoing {
     pub out_trade_no: String,
     /// Where to POST it.
     pub url: String,
-    /// The XML body.
+    /// The body (XML for v2, JSON for v3).
     pub body: String,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Further headers (v3's `Wechatpay-*` signature).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Outgoing {
+    /// True when `status` and `reply` acknowledge this notification: any 2xx
+    /// for v3 (JSON), the SUCCESS XML for v2 (or plain `success`).
+    pub fn acknowledged_by(&self, status: u16, reply: &[u8]) -> bool {
+        if !(200..300).contains(&status) {
+            return false;
+        }
+        if self.content_type == "application/json" {
+            return true;
+        }
+        if reply.trim_ascii().eq_ignore_ascii_case(b"success") {
+            return true;
+        }
+        xml::parse(reply).is_ok_and(|f| f.get("return_code").map(String::as_str) == Some("SUCCESS"))
+    }
 }
 
 /// An API v2 order as the sandbox keeps it.
@@ -500,6 +521,8 @@ impl GatewayV2 {
             out_trade_no: out_trade_no.to_owned(),
             url: order.notify_url.clone(),
             body: xml::write(f.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            content_type: "text/xml; charset=utf-8",
+            headers: Vec::new(),
         })
     }
 }
@@ -569,6 +592,8 @@ fn refund_notification(
         out_trade_no: order.out_trade_no.clone(),
         url,
         body,
+        content_type: "text/xml; charset=utf-8",
+        headers: Vec::new(),
     }
 }
 

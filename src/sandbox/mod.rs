@@ -30,6 +30,7 @@
 mod faults;
 mod gateway;
 mod gateway_v2;
+mod gateway_v3;
 mod notifier;
 mod server;
 
@@ -58,6 +59,7 @@ use crate::sign::SignType;
 use faults::Faults;
 use gateway::Gateway;
 use gateway_v2::GatewayV2;
+use gateway_v3::GatewayV3;
 
 /// The public example merchant of the 2014 documentation: the sandbox's
 /// default account.
@@ -82,6 +84,18 @@ pub mod defaults {
     pub const NOTIFY_ATTEMPTS: u32 = 8;
     /// The pause before the second delivery; each later one waits longer.
     pub const NOTIFY_RETRY_MS: u64 = 200;
+    /// The API v3 merchant id.
+    pub const MCHID: &str = "1900000109";
+    /// The serial number of the v3 merchant's certificate.
+    pub const MERCHANT_SERIAL_NO: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
+    /// The v3 merchant's private key (a public test key, see `src/sandbox/keys`).
+    pub const MERCHANT_PRIVATE_KEY: &str = include_str!("keys/merchant_key.pem");
+    /// The v3 merchant's public key.
+    pub const MERCHANT_PUBLIC_KEY: &str = include_str!("keys/merchant_public_key.pem");
+    /// The API v3 key.
+    pub const API_V3_KEY: &str = "sandboxAPIv3Key00000000000000000";
+    /// The id of the sandbox's WeChat Pay public key.
+    pub const WECHATPAY_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000001092024010100000000000001";
 }
 
 /// The merchant account the sandbox serves, for both API generations.
@@ -121,10 +135,26 @@ pub struct SandboxConfig {
     /// The pause before the second delivery, in milliseconds; the n-th retry
     /// waits n times this.
     pub notify_retry_ms: u64,
+    /// API v3: the merchant id.
+    pub mchid: String,
+    /// API v3: the serial of the merchant's certificate, as requests must name it.
+    pub merchant_serial_no: String,
+    /// API v3: the merchant's private key (only for the client configurations
+    /// the sandbox hands out).
+    pub merchant_private_key: Secret,
+    /// API v3: the merchant's public key, which verifies every request.
+    pub merchant_public_key: String,
+    /// API v3: the API v3 key.
+    pub api_v3_key: Secret,
+    /// API v3: the id of the sandbox's WeChat Pay public key.
+    pub wechatpay_public_key_id: String,
+    /// API v3: sign as in certificate mode (serial = platform certificate),
+    /// rather than public-key mode.
+    pub v3_certificate_mode: bool,
 }
 
 /// Client configuration keys a sandbox account file may carry and ignores.
-const CLIENT_ONLY_KEYS: [&str; 8] = [
+const CLIENT_ONLY_KEYS: [&str; 12] = [
     "api",
     "notify_url",
     "api_base",
@@ -133,6 +163,10 @@ const CLIENT_ONLY_KEYS: [&str; 8] = [
     "token_store_fallback",
     "client_cert",
     "sandbox",
+    "merchant_private_key_file",
+    "wechatpay_public_key",
+    "wechatpay_public_key_file",
+    "platform_cert_refresh_secs",
 ];
 
 impl Default for SandboxConfig {
@@ -150,6 +184,13 @@ impl Default for SandboxConfig {
             sign_type: SignType::Md5,
             notify_attempts: defaults::NOTIFY_ATTEMPTS,
             notify_retry_ms: defaults::NOTIFY_RETRY_MS,
+            mchid: defaults::MCHID.into(),
+            merchant_serial_no: defaults::MERCHANT_SERIAL_NO.into(),
+            merchant_private_key: defaults::MERCHANT_PRIVATE_KEY.into(),
+            merchant_public_key: defaults::MERCHANT_PUBLIC_KEY.into(),
+            api_v3_key: defaults::API_V3_KEY.into(),
+            wechatpay_public_key_id: defaults::WECHATPAY_PUBLIC_KEY_ID.into(),
+            v3_certificate_mode: false,
         }
     }
 }
@@ -200,6 +241,24 @@ impl SandboxConfig {
                 "notify_url": notify_url,
                 "api_base": base_url,
             }),
+            Api::V3 => {
+                let mut config = json!({
+                    "api": "v3",
+                    "appid": self.appid,
+                    "mchid": self.mchid,
+                    "merchant_private_key": self.merchant_private_key.expose(),
+                    "merchant_serial_no": self.merchant_serial_no,
+                    "api_v3_key": self.api_v3_key.expose(),
+                    "notify_url": notify_url,
+                    "api_base": base_url,
+                });
+                if !self.v3_certificate_mode {
+                    config["wechatpay_public_key"] = gateway_v3::PLATFORM_PUBLIC_KEY.into();
+                    config["wechatpay_public_key_id"] =
+                        self.wechatpay_public_key_id.as_str().into();
+                }
+                config
+            }
         }
     }
 
@@ -227,6 +286,10 @@ impl fmt::Debug for SandboxConfig {
             .field("mch_id", &self.mch_id)
             .field("api_key", &self.api_key)
             .field("sign_type", &self.sign_type)
+            .field("mchid", &self.mchid)
+            .field("merchant_serial_no", &self.merchant_serial_no)
+            .field("api_v3_key", &self.api_v3_key)
+            .field("v3_certificate_mode", &self.v3_certificate_mode)
             .finish_non_exhaustive()
     }
 }
@@ -250,6 +313,8 @@ pub struct Stats {
     pub notifications_sent: u64,
     /// Notifications the merchant acknowledged with the success reply.
     pub notifications_acknowledged: u64,
+    /// Times `/v3/certificates` was served.
+    pub certificate_downloads: u64,
 }
 
 /// State shared by the handle and the server.
@@ -258,6 +323,7 @@ struct Shared {
     base_url: String,
     gateway: Mutex<Gateway>,
     gateway_v2: Mutex<GatewayV2>,
+    gateway_v3: Mutex<GatewayV3>,
     notifications: Mutex<Vec<NotificationRecord>>,
     notifications_sent: AtomicU64,
     notifier: notifier::Notifier,
@@ -274,6 +340,12 @@ impl Shared {
 
     fn gateway_v2(&self) -> MutexGuard<'_, GatewayV2> {
         self.gateway_v2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn gateway_v3(&self) -> MutexGuard<'_, GatewayV3> {
+        self.gateway_v3
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -304,6 +376,7 @@ impl Shared {
             v2_orders: self.gateway_v2().orders().len() as u64,
             notifications_sent: self.notifications_sent.load(Ordering::Relaxed),
             notifications_acknowledged: acknowledged as u64,
+            certificate_downloads: self.gateway_v3().certificate_downloads,
         }
     }
 
@@ -313,7 +386,12 @@ impl Shared {
 
     /// The user pays a v2 order: deliver its notification in the background.
     fn pay(self: &Arc<Self>, out_trade_no: &str) -> Result<(), String> {
-        let outgoing = self.gateway_v2().pay(out_trade_no, self.clock.now_unix())?;
+        let now = self.clock.now_unix();
+        let outgoing = if self.gateway_v3().has_order(out_trade_no) {
+            self.gateway_v3().pay(out_trade_no, now)?
+        } else {
+            self.gateway_v2().pay(out_trade_no, now)?
+        };
         self.notifier.deliver(Arc::clone(self), outgoing);
         Ok(())
     }
@@ -368,6 +446,7 @@ impl Sandbox {
             base_url: format!("http://{host}:{}", addr.port()),
             gateway: Mutex::new(Gateway::new(config.clone())),
             gateway_v2: Mutex::new(GatewayV2::new(config.clone())),
+            gateway_v3: Mutex::new(GatewayV3::new(config.clone())),
             notifications: Mutex::new(Vec::new()),
             notifications_sent: AtomicU64::new(0),
             notifier: notifier::Notifier::new(runtime.handle().clone())?,
@@ -443,9 +522,23 @@ impl Sandbox {
         )
     }
 
-    /// The user pays the v2 order `out_trade_no`: it becomes SUCCESS and its
-    /// signed notification is POSTed to its `notify_url` in the background,
-    /// repeatedly until acknowledged.
+    /// An API v3 client configuration for this sandbox's merchant (public-key
+    /// mode, or certificate mode when the sandbox signs as such).
+    pub fn client_config_v3(&self) -> Config {
+        Config::from_json(&self.shared.client_config_json(Api::V3).to_string()).expect(
+            "a loopback sandbox URL and the sandbox's own account make a valid client config",
+        )
+    }
+
+    /// From now on, signs v3 answers with a new platform certificate (the old
+    /// one stays listed by `/v3/certificates`).
+    pub fn rotate_platform_certificate(&self) {
+        self.shared.gateway_v3().rotate();
+    }
+
+    /// The user pays the v2 or v3 order `out_trade_no`: it becomes SUCCESS
+    /// and its signed notification is POSTed to its `notify_url` in the
+    /// background, repeatedly until acknowledged.
     pub fn pay(&self, out_trade_no: &str) -> Result<(), String> {
         self.shared.pay(out_trade_no)
     }

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::gateway_v2::Outgoing;
 use super::Shared;
-use crate::xml;
 
 /// How long one delivery attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,18 +71,21 @@ impl Notifier {
                 }
                 shared.notifications_sent.fetch_add(1, Ordering::Relaxed);
                 shared.notifications()[index].attempts += 1;
-                let sent = http
+                let mut post = http
                     .post(&outgoing.url)
-                    .header("content-type", "text/xml; charset=utf-8")
-                    .body(outgoing.body.clone())
-                    .send()
-                    .await;
-                let Ok(response) = sent else { continue };
-                let ok_status = response.status().is_success();
+                    .header("content-type", outgoing.content_type)
+                    .body(outgoing.body.clone());
+                for (name, value) in &outgoing.headers {
+                    post = post.header(name.as_str(), value.as_str());
+                }
+                let Ok(response) = post.send().await else {
+                    continue;
+                };
+                let status = response.status().as_u16();
                 let Ok(reply) = response.bytes().await else {
                     continue;
                 };
-                if ok_status && is_success_reply(&reply) {
+                if outgoing.acknowledged_by(status, &reply) {
                     shared.notifications()[index].acknowledged = true;
                     return;
                 }
@@ -92,26 +94,32 @@ impl Notifier {
     }
 }
 
-/// True for the v2 SUCCESS XML (or the 2014 flow's plain `success`).
-fn is_success_reply(body: &[u8]) -> bool {
-    if body.trim_ascii().eq_ignore_ascii_case(b"success") {
-        return true;
-    }
-    xml::parse(body).is_ok_and(|f| f.get("return_code").map(String::as_str) == Some("SUCCESS"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn outgoing(content_type: &'static str) -> Outgoing {
+        Outgoing {
+            kind: "payment",
+            out_trade_no: "A".into(),
+            url: "http://127.0.0.1/".into(),
+            body: String::new(),
+            content_type,
+            headers: Vec::new(),
+        }
+    }
+
     #[test]
     fn success_replies() {
-        assert!(is_success_reply(crate::notify::V2_SUCCESS_REPLY.as_bytes()));
-        assert!(is_success_reply(b"success\n"));
-        assert!(!is_success_reply(
-            crate::notify::v2_failure_reply("no").as_bytes()
-        ));
-        assert!(!is_success_reply(b"<html>500</html>"));
-        assert!(!is_success_reply(b""));
+        let v2 = outgoing("text/xml; charset=utf-8");
+        assert!(v2.acknowledged_by(200, crate::notify::V2_SUCCESS_REPLY.as_bytes()));
+        assert!(v2.acknowledged_by(200, b"success\n"));
+        assert!(!v2.acknowledged_by(200, crate::notify::v2_failure_reply("no").as_bytes()));
+        assert!(!v2.acknowledged_by(200, b"<html>500</html>"));
+        assert!(!v2.acknowledged_by(500, crate::notify::V2_SUCCESS_REPLY.as_bytes()));
+        let v3 = outgoing("application/json");
+        assert!(v3.acknowledged_by(204, b""));
+        assert!(v3.acknowledged_by(200, b""));
+        assert!(!v3.acknowledged_by(500, b"{\"code\":\"FAIL\"}"));
     }
 }

@@ -38,6 +38,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/sandbox/pay", post(pay))
         .route("/sandbox/v2/orders", get(v2_orders))
         .route("/sandbox/notifications", get(notifications))
+        .route("/v3/{*path}", post(v3_call).get(v3_call))
         // Every other POST is an API v2 call (`pay/unifiedorder`,
         // `secapi/pay/refund`, `sandboxnew/pay/...`).
         .route("/{*path}", post(v2_call))
@@ -148,6 +149,45 @@ async fn v2_call(
         shared.notifier.deliver(Arc::clone(&shared), outgoing);
     }
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], answer).into_response()
+}
+
+async fn v3_call(
+    State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(faulty) = apply_faults(&shared, Endpoint::V3).await {
+        return faulty;
+    }
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let now = shared.clock.now_unix();
+    let answer =
+        shared
+            .gateway_v3()
+            .handle(method.as_str(), path_and_query, authorization, &body, now);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, answer.body).into_response();
+    let response_headers = response.headers_mut();
+    if answer.status != 204 {
+        response_headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+    }
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_str(&value),
+        ) {
+            response_headers.insert(name, value);
+        }
+    }
+    response
 }
 
 #[derive(Deserialize)]

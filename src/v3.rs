@@ -1,0 +1,593 @@
+//! API v3 (RSA-signed JSON, PROTOCOL.md 5) as data: requests with the
+//! `WECHATPAY2-SHA256-RSA2048` Authorization over the exact bytes sent, the
+//! verification of every signed answer and notification (serial, signature
+//! over the raw body, timestamp within five minutes), typed answers, the
+//! platform certificates, and the app's parameters. No I/O happens here.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+use url::Url;
+
+use crate::aead;
+use crate::clock::beijing_rfc3339;
+use crate::error::{Error, Result};
+use crate::flow::{PayParams, APP_PACKAGE};
+use crate::merchant::V3Merchant;
+use crate::order::Order;
+use crate::rsa::VerifyingKey;
+use crate::transport::{HttpRequest, HttpResponse, Method};
+use crate::v2::{OrderRef, OrderStatus, RefundReceipt, RefundRequest, TradeState};
+
+/// Create an APP order.
+pub const APP_ORDER_PATH: &str = "/v3/pay/transactions/app";
+/// Refund.
+pub const REFUND_PATH: &str = "/v3/refund/domestic/refunds";
+/// Download the platform certificates.
+pub const CERTIFICATES_PATH: &str = "/v3/certificates";
+
+/// How far a signed timestamp may be from now, in seconds (exclusive).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+
+/// The four `Wechatpay-*` headers of a signed answer or notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHeaders {
+    /// `Wechatpay-Serial`: the public key id or certificate serial.
+    pub serial: String,
+    /// `Wechatpay-Signature`: base64.
+    pub signature: String,
+    /// `Wechatpay-Timestamp`: Unix seconds.
+    pub timestamp: String,
+    /// `Wechatpay-Nonce`.
+    pub nonce: String,
+}
+
+impl SignedHeaders {
+    /// The headers from `(name, value)` pairs (any case); `None` when one is missing.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<SignedHeaders> {
+        let get = |name: &str| {
+            pairs
+                .clone()
+                .into_iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Some(SignedHeaders {
+            serial: get("wechatpay-serial")?,
+            signature: get("wechatpay-signature")?,
+            timestamp: get("wechatpay-timestamp")?,
+            nonce: get("wechatpay-nonce")?,
+        })
+    }
+
+    /// The headers of a response.
+    pub fn from_response(response: &HttpResponse) -> Option<SignedHeaders> {
+        SignedHeaders::from_pairs(
+            response
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+    }
+}
+
+/// Why a signed answer or notification was not believed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// A `Wechatpay-*` header is missing.
+    #[error("the answer is not signed (a Wechatpay-* header is missing)")]
+    Unsigned,
+    /// The serial names no key we have.
+    #[error("signed with an unknown key serial {0}")]
+    UnknownSerial(String),
+    /// The timestamp is five minutes or more away from now.
+    #[error("the signature's timestamp is five minutes or more away from now")]
+    Stale,
+    /// The signature does not verify over the raw body.
+    #[error("the signature does not verify over the body")]
+    Bad,
+}
+
+/// Verifies `headers` over the raw `body` at `now`, with the key
+/// `key_for(serial)` gives.
+pub fn verify_signed(
+    headers: &SignedHeaders,
+    body: &[u8],
+    now: u64,
+    key_for: impl Fn(&str) -> Option<VerifyingKey>,
+) -> std::result::Result<(), SignatureError> {
+    let timestamp: u64 = headers
+        .timestamp
+        .parse()
+        .map_err(|_| SignatureError::Stale)?;
+    if timestamp.abs_diff(now) >= MAX_CLOCK_SKEW_SECS {
+        return Err(SignatureError::Stale);
+    }
+    let key = key_for(&headers.serial)
+        .ok_or_else(|| SignatureError::UnknownSerial(headers.serial.clone()))?;
+    let mut message = Vec::with_capacity(body.len() + 64);
+    message.extend_from_slice(headers.timestamp.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(headers.nonce.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    key.verify(&message, &headers.signature)
+        .map_err(|_| SignatureError::Bad)
+}
+
+/// The `Authorization` header value for a request.
+pub fn authorization(
+    merchant: &V3Merchant,
+    method: &str,
+    path_and_query: &str,
+    timestamp: u64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    let mut message = format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    let signature = merchant.key.sign(&message);
+    format!(
+        "WECHATPAY2-SHA256-RSA2048 mchid=\"{}\",nonce_str=\"{nonce}\",signature=\"{signature}\",timestamp=\"{timestamp}\",serial_no=\"{}\"",
+        merchant.mchid, merchant.serial_no
+    )
+}
+
+/// A signed request: `body` is serialised once, and those bytes are both
+/// signed and sent.
+pub fn request(
+    api_base: &Url,
+    merchant: &V3Merchant,
+    method: Method,
+    path_and_query: &str,
+    body: Option<&Value>,
+    now: u64,
+    nonce: &str,
+) -> Result<HttpRequest> {
+    let mut url = api_base.clone();
+    let prefix = api_base.path().trim_end_matches('/');
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    url.set_path(&format!("{prefix}{path}"));
+    url.set_query(query);
+    let signed_path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let bytes = match body {
+        Some(value) => serde_json::to_vec(value)
+            .map_err(|e| Error::InvalidArgument(format!("cannot serialise the body: {e}")))?,
+        None => Vec::new(),
+    };
+    let verb = match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    let authorization = authorization(merchant, verb, &signed_path, now, nonce, &bytes);
+    Ok(HttpRequest {
+        method,
+        url,
+        content_type: body.map(|_| "application/json"),
+        body: bytes,
+        headers: vec![
+            ("Authorization".into(), authorization),
+            ("Accept".into(), "application/json".into()),
+        ],
+    })
+}
+
+/// A non-2xx answer as an error: WeChat's `code` and `message` with the
+/// HTTP status, or the bare status when the body says nothing.
+pub fn error_of(response: &HttpResponse) -> Error {
+    let parsed: Option<Map<String, Value>> = serde_json::from_slice(&response.body).ok();
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(256).collect::<String>())
+    };
+    match field("code") {
+        Some(code) => Error::Rejected {
+            code,
+            message: format!(
+                "{} (HTTP {})",
+                field("message").unwrap_or_default(),
+                response.status
+            ),
+        },
+        None => Error::HttpStatus {
+            status: response.status,
+        },
+    }
+}
+
+/// The body of an APP order.
+pub fn app_order_body(merchant: &V3Merchant, order: &Order, now: u64) -> Value {
+    let expire = now + u64::from(order.expire_minutes()) * 60;
+    let mut body = json!({
+        "appid": merchant.appid,
+        "mchid": merchant.mchid,
+        "description": order.body(),
+        "out_trade_no": order.out_trade_no(),
+        "time_expire": beijing_rfc3339(expire),
+        "notify_url": merchant.notify_url,
+        "amount": { "total": order.total_fee().get(), "currency": "CNY" },
+        "scene_info": { "payer_client_ip": order.client_ip().to_string() },
+    });
+    if let Some(attach) = order.attach() {
+        body["attach"] = attach.into();
+    }
+    body
+}
+
+/// The path of an order query.
+pub fn query_path(merchant: &V3Merchant, order: &OrderRef) -> String {
+    let (kind, id) = match order {
+        OrderRef::OutTradeNo(no) => ("out-trade-no", no),
+        OrderRef::TransactionId(id) => ("id", id),
+    };
+    format!(
+        "/v3/pay/transactions/{kind}/{}?mchid={}",
+        percent_path(id),
+        percent_path(&merchant.mchid)
+    )
+}
+
+/// The path of a close.
+pub fn close_path(out_trade_no: &str) -> String {
+    format!(
+        "/v3/pay/transactions/out-trade-no/{}/close",
+        percent_path(out_trade_no)
+    )
+}
+
+fn percent_path(segment: &str) -> String {
+    crate::package::percent_encode(segment.as_bytes())
+}
+
+/// The body of a refund.
+pub fn refund_body(merchant: &V3Merchant, refund: &RefundRequest) -> Result<Value> {
+    // The same amount and number rules as v2, checked before any call.
+    let v2_like = crate::merchant::V2Merchant {
+        appid: merchant.appid.clone(),
+        mch_id: merchant.mchid.clone(),
+        api_key: merchant.api_v3_key.clone(),
+        sign_type: crate::sign::SignType::Md5,
+        notify_url: merchant.notify_url.clone(),
+    };
+    crate::v2::refund_fields(&v2_like, refund, "n")?;
+    let mut body = json!({
+        "out_refund_no": refund.out_refund_no,
+        "notify_url": merchant.notify_url,
+        "amount": { "refund": refund.refund_fee, "total": refund.total_fee, "currency": "CNY" },
+    });
+    match &refund.order {
+        OrderRef::OutTradeNo(no) => body["out_trade_no"] = no.as_str().into(),
+        OrderRef::TransactionId(id) => body["transaction_id"] = id.as_str().into(),
+    }
+    if let Some(reason) = refund.refund_desc.as_ref().filter(|r| !r.is_empty()) {
+        body["reason"] = reason.as_str().into();
+    }
+    Ok(body)
+}
+
+/// A verified 2xx body as a JSON object.
+pub fn json_body(response: &HttpResponse) -> Result<Map<String, Value>> {
+    match serde_json::from_slice(&response.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::MalformedResponse(
+            "the answer is not a JSON object".into(),
+        )),
+    }
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Result<String> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::MalformedResponse(format!("the answer has no {key}")))
+}
+
+fn fen(value: Option<&Value>, what: &str) -> Result<u32> {
+    value
+        .and_then(Value::as_u64)
+        .filter(|f| *f > 0 && *f <= i32::MAX as u64)
+        .and_then(|f| u32::try_from(f).ok())
+        .ok_or_else(|| Error::MalformedResponse(format!("{what} is not a positive integer of fen")))
+}
+
+/// The `prepay_id` of a verified order answer.
+pub fn prepay_id(map: &Map<String, Value>) -> Result<String> {
+    let id = text(map, "prepay_id")?;
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(Error::MalformedResponse(
+            "prepay_id has unexpected characters".into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// The order status of a verified query answer.
+pub fn order_status(map: &Map<String, Value>) -> Result<OrderStatus> {
+    let optional = |k: &str| {
+        map.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(OrderStatus {
+        out_trade_no: text(map, "out_trade_no")?,
+        transaction_id: optional("transaction_id"),
+        trade_state: TradeState::parse(&text(map, "trade_state")?),
+        trade_state_desc: optional("trade_state_desc"),
+        total_fee: match map.get("amount").and_then(|a| a.get("total")) {
+            Some(total) => Some(fen(Some(total), "amount.total")?),
+            None => None,
+        },
+        time_end: optional("success_time"),
+    })
+}
+
+/// The receipt of a verified refund answer.
+pub fn refund_receipt(map: &Map<String, Value>) -> Result<RefundReceipt> {
+    Ok(RefundReceipt {
+        out_refund_no: text(map, "out_refund_no")?,
+        refund_id: text(map, "refund_id")?,
+        refund_fee: fen(
+            map.get("amount").and_then(|a| a.get("refund")),
+            "amount.refund",
+        )?,
+    })
+}
+
+/// The platform certificates of a `/v3/certificates` answer, decrypted with
+/// the API v3 key: serial to key.
+pub fn platform_certificates(
+    map: &Map<String, Value>,
+    api_v3_key: &[u8],
+) -> Result<HashMap<String, VerifyingKey>> {
+    let list = map
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::MalformedResponse("the certificates answer has no data".into()))?;
+    let mut keys = HashMap::new();
+    for item in list {
+        let sealed = item.get("encrypt_certificate").ok_or_else(|| {
+            Error::MalformedResponse("a certificate has no encrypt_certificate".into())
+        })?;
+        let field = |k: &str| sealed.get(k).and_then(Value::as_str).unwrap_or_default();
+        let pem = aead::decrypt(
+            api_v3_key,
+            field("nonce"),
+            field("associated_data"),
+            field("ciphertext"),
+        )
+        .map_err(|e| Error::MalformedResponse(format!("a platform certificate: {e}")))?;
+        let (serial, key) = VerifyingKey::from_certificate_pem(&pem)
+            .map_err(|e| Error::MalformedResponse(format!("a platform certificate: {e}")))?;
+        if item
+            .get("serial_no")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.eq_ignore_ascii_case(&serial))
+        {
+            return Err(Error::MalformedResponse(
+                "a platform certificate's serial_no is not its own".into(),
+            ));
+        }
+        keys.insert(serial, key);
+    }
+    Ok(keys)
+}
+
+/// The app's parameters for `prepay_id`: RSA over
+/// `APPID\nTIMESTAMP\nNONCESTR\nPREPAY_ID\n`.
+pub fn app_params(
+    merchant: &V3Merchant,
+    order: &Order,
+    prepay_id: &str,
+    now: u64,
+    nonce: &str,
+) -> PayParams {
+    let message = format!("{}\n{now}\n{nonce}\n{prepay_id}\n", merchant.appid);
+    PayParams {
+        appid: merchant.appid.clone(),
+        partnerid: merchant.mchid.clone(),
+        prepayid: prepay_id.to_owned(),
+        package: APP_PACKAGE.to_owned(),
+        noncestr: nonce.to_owned(),
+        timestamp: now.to_string(),
+        sign: merchant.key.sign(message.as_bytes()),
+        out_trade_no: order.out_trade_no().to_owned(),
+        total_fee: order.total_fee().get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rsa::MerchantKey;
+    use crate::secret::Secret;
+    use std::sync::Arc;
+
+    const MERCHANT_KEY: &str = include_str!("sandbox/keys/merchant_key.pem");
+    const MERCHANT_PUBLIC: &str = include_str!("sandbox/keys/merchant_public_key.pem");
+    const PLATFORM_KEY: &str = include_str!("sandbox/keys/platform_key.pem");
+    const PLATFORM_PUBLIC: &str = include_str!("sandbox/keys/platform_public_key.pem");
+
+    fn merchant() -> V3Merchant {
+        V3Merchant {
+            appid: "wxd930ea5d5a258f4f".into(),
+            mchid: "1900000109".into(),
+            serial_no: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C".into(),
+            key: Arc::new(MerchantKey::from_pem(MERCHANT_KEY).expect("key")),
+            api_v3_key: Secret::new("0123456789abcdef0123456789abcdef"),
+            notify_url: "https://example.com/notify".into(),
+            verification: crate::merchant::V3Verification::Certificates { refresh_secs: 3600 },
+        }
+    }
+
+    /// A response signed by the platform key at `timestamp`.
+    fn signed(body: &str, timestamp: u64) -> HttpResponse {
+        let message = format!("{timestamp}\nnonce1\n{body}\n");
+        let signature = MerchantKey::from_pem(PLATFORM_KEY)
+            .expect("key")
+            .sign(message.as_bytes());
+        HttpResponse {
+            status: 200,
+            headers: vec![
+                ("wechatpay-serial".into(), "PUB_KEY_ID_01".into()),
+                ("wechatpay-signature".into(), signature),
+                ("wechatpay-timestamp".into(), timestamp.to_string()),
+                ("wechatpay-nonce".into(), "nonce1".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn platform(serial: &str) -> Option<VerifyingKey> {
+        (serial == "PUB_KEY_ID_01")
+            .then(|| VerifyingKey::from_public_key_pem(PLATFORM_PUBLIC).expect("key"))
+    }
+
+    fn check(response: &HttpResponse, now: u64) -> std::result::Result<(), SignatureError> {
+        let headers = SignedHeaders::from_response(response).ok_or(SignatureError::Unsigned)?;
+        verify_signed(&headers, &response.body, now, platform)
+    }
+
+    #[test]
+    fn answers_verify_over_the_raw_body() {
+        let body = r#"{"prepay_id": "wx2014",  "extra":1}"#;
+        let response = signed(body, 1_700_000_000);
+        check(&response, 1_700_000_000).expect("verifies");
+        // Re-serialised (same JSON, other bytes): refused.
+        let reserialised =
+            serde_json::to_vec(&serde_json::from_str::<Value>(body).expect("json")).expect("json");
+        assert_ne!(reserialised, response.body);
+        let mut other = response.clone();
+        other.body = reserialised;
+        assert_eq!(check(&other, 1_700_000_000), Err(SignatureError::Bad));
+    }
+
+    #[test]
+    fn timestamps_within_five_minutes_only() {
+        let response = signed("{}", 1_700_000_000);
+        assert!(check(&response, 1_700_000_000 + 299).is_ok());
+        assert_eq!(
+            check(&response, 1_700_000_000 + 300),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(&response, 1_700_000_000 + 301),
+            Err(SignatureError::Stale)
+        );
+        assert!(check(&response, 1_700_000_000 - 299).is_ok());
+        assert_eq!(
+            check(&response, 1_700_000_000 - 301),
+            Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn unsigned_and_unknown_serials_are_refused() {
+        let mut response = signed("{}", 1_700_000_000);
+        response.headers.retain(|(k, _)| k != "wechatpay-signature");
+        assert_eq!(
+            check(&response, 1_700_000_000),
+            Err(SignatureError::Unsigned)
+        );
+        let mut response = signed("{}", 1_700_000_000);
+        response.headers[0].1 = "OTHER".into();
+        assert_eq!(
+            check(&response, 1_700_000_000),
+            Err(SignatureError::UnknownSerial("OTHER".into()))
+        );
+    }
+
+    #[test]
+    fn requests_sign_the_bytes_they_send() {
+        let base = Url::parse("https://api.mch.weixin.qq.com").expect("url");
+        let order =
+            Order::new("A1", crate::Fen::new(1).expect("fen"), "支付", "1.2.3.4").expect("order");
+        let body = app_order_body(&merchant(), &order, 1_554_208_460);
+        let req = request(
+            &base,
+            &merchant(),
+            Method::Post,
+            APP_ORDER_PATH,
+            Some(&body),
+            1_554_208_460,
+            "593BEC0C930BF1AFEB40B4A08C8FB242",
+        )
+        .expect("request");
+        let auth = &req.headers[0].1;
+        assert!(auth.starts_with("WECHATPAY2-SHA256-RSA2048 mchid=\"1900000109\",nonce_str=\"593BEC0C930BF1AFEB40B4A08C8FB242\",signature=\""), "{auth}");
+        let signature = auth
+            .split("signature=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("signature");
+        let mut message =
+            b"POST\n/v3/pay/transactions/app\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n"
+                .to_vec();
+        message.extend_from_slice(&req.body);
+        message.push(b'\n');
+        VerifyingKey::from_public_key_pem(MERCHANT_PUBLIC)
+            .expect("key")
+            .verify(&message, signature)
+            .expect("signed over the sent bytes");
+        let sent: Value = serde_json::from_slice(&req.body).expect("json");
+        assert_eq!(sent["amount"]["total"], 1);
+        assert_eq!(sent["time_expire"], "2019-04-02T20:54:20+08:00");
+
+        let get = request(
+            &base,
+            &merchant(),
+            Method::Get,
+            &query_path(&merchant(), &OrderRef::OutTradeNo("A 1".into())),
+            None,
+            1,
+            "n",
+        )
+        .expect("request");
+        assert_eq!(
+            get.url.as_str(),
+            "https://api.mch.weixin.qq.com/v3/pay/transactions/out-trade-no/A%201?mchid=1900000109"
+        );
+        assert!(get.body.is_empty());
+    }
+
+    #[test]
+    fn errors_carry_code_message_and_status() {
+        let err = error_of(&HttpResponse::new(
+            400,
+            r#"{"code":"PARAM_ERROR","message":"out_trade_no too long"}"#,
+        ));
+        assert_eq!(err.code(), Some("PARAM_ERROR"));
+        assert!(err.to_string().contains("HTTP 400"), "{err}");
+        assert_eq!(
+            error_of(&HttpResponse::new(502, "")),
+            Error::HttpStatus { status: 502 }
+        );
+    }
+
+    #[test]
+    fn app_params_are_rsa_signed() {
+        let order =
+            Order::new("A1", crate::Fen::new(1).expect("fen"), "b", "1.2.3.4").expect("order");
+        let p = app_params(&merchant(), &order, "wx2014", 1_554_208_460, "n1");
+        assert_eq!(p.partnerid, "1900000109");
+        VerifyingKey::from_public_key_pem(MERCHANT_PUBLIC)
+            .expect("key")
+            .verify(b"wxd930ea5d5a258f4f\n1554208460\nn1\nwx2014\n", &p.sign)
+            .expect("verifies");
+    }
+}
