@@ -56,6 +56,14 @@ pub mod transport;
 pub mod v2;
 pub mod v3;
 pub mod xml;
+// The uniffi bindings (Kotlin, Swift, Python): safe Rust only. uniffi's
+// generated `#[no_mangle] extern "C"` scaffolding comes from its macros and
+// needs no `allow(unsafe_code)`; `setup_scaffolding!` sits at the crate root,
+// where the derives look for `crate::UniFfiTag`.
+#[cfg(feature = "uniffi")]
+mod uniffi_api;
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("wxpay");
 
 pub use charset::Charset;
 pub use client::{Client, ClientBuilder};
