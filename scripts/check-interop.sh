@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interoperability with clients nobody here wrote, installed from PyPI into a
-# virtualenv under target/: wechatpy 1.8.18 (API v2).
+# virtualenv under target/: wechatpy 1.8.18 (API v2) and wechatpayv3 2.0.x (API v3).
 # Needs target/debug/libwxpay.so and target/debug/wxpay (cargo test --all-features builds both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    'wechatpy[cryptography]==1.8.18' 'pytest>=7' >/dev/null
+    'wechatpy[cryptography]==1.8.18' 'wechatpayv3>=2.0,<2.1' 'pytest>=7' >/dev/null
 
 export WXPAY_LIB="${WXPAY_LIB:-$PWD/target/debug/libwxpay.so}"
 export PYTHONPATH="$PWD/bindings/python-ctypes${PYTHONPATH:+:$PYTHONPATH}"
