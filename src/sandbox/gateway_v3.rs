@@ -138,7 +138,10 @@ impl GatewayV3 {
             ),
             ("Wechatpay-Timestamp".into(), now.to_string()),
             ("Wechatpay-Nonce".into(), nonce),
-            ("Wechatpay-Signature-Type".into(), "WECHATPAY2-SHA256-RSA2048".into()),
+            (
+                "Wechatpay-Signature-Type".into(),
+                "WECHATPAY2-SHA256-RSA2048".into(),
+            ),
         ]
     }
 
