@@ -3,10 +3,14 @@
 //!
 //! [`HttpTransport`] is the production transport: one pooled keep-alive
 //! reqwest client, rustls with the ring provider and the Mozilla root store
-//! (certificates always verified), connect and total timeouts, and a cap on
-//! response size. Tests and hosts may inject any other [`Transport`].
+//! (certificates always verified), a connect timeout, a cap on response size,
+//! and a **total** timeout over the whole exchange, last body byte included.
+//! reqwest's blocking client restarts its timeout on every read of the body,
+//! so a peer that dribbles a byte at a time could hold a call for as long as
+//! it likes; here the calling thread drives reqwest's async client on a
+//! small runtime of the transport's own, under one `tokio::time::timeout`.
+//! Tests and hosts may inject any other [`Transport`].
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,9 +112,29 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 }
 
 /// The production transport: a pooled, keep-alive HTTPS client.
+///
+/// Calls block the calling thread; they must not be made from a thread that
+/// runs an async runtime (they fail with [`Error::InvalidArgument`] there:
+/// use the runtime's `spawn_blocking`).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    client: reqwest::blocking::Client,
+    client: reqwest::Client,
+    runtime: Arc<OwnRuntime>,
+    timeout: Duration,
+}
+
+/// The transport's runtime: one worker thread for connection upkeep; calls
+/// run on the caller's thread through `block_on`.
+#[derive(Debug)]
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        // Never block in drop: a host may drop a client on an async thread.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl HttpTransport {
@@ -226,7 +250,15 @@ impl HttpTransport {
     }
 
     fn with_tls(timeout: Duration, tls: rustls::ClientConfig) -> Result<HttpTransport> {
-        let client = reqwest::blocking::Client::builder()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("wxpay-http")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::config("timeout_ms", format!("cannot start the HTTP runtime: {e}"))
+            })?;
+        let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(timeout)
             .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
@@ -241,19 +273,24 @@ impl HttpTransport {
                     format!("cannot build the HTTP client: {}", e.without_url()),
                 )
             })?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport {
+            client,
+            runtime: Arc::new(OwnRuntime(Some(runtime))),
+            timeout,
+        })
     }
-}
 
-impl Transport for HttpTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+    /// Sends `request` and reads the whole answer (at most
+    /// [`MAX_RESPONSE_BYTES`]).
+    async fn exchange(
+        &self,
+        client: reqwest::Client,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse> {
         let mut builder = match request.method {
-            Method::Get => self.client.get(request.url.clone()),
+            Method::Get => client.get(request.url.clone()),
             Method::Post => {
-                let b = self
-                    .client
-                    .post(request.url.clone())
-                    .body(request.body.clone());
+                let b = client.post(request.url.clone()).body(request.body.clone());
                 match request.content_type {
                     Some(ct) => b.header(reqwest::header::CONTENT_TYPE, ct),
                     None => b,
@@ -263,7 +300,7 @@ impl Transport for HttpTransport {
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let response = builder.send().map_err(network_error)?;
+        let mut response = builder.send().await.map_err(network_error)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -271,25 +308,51 @@ impl Transport for HttpTransport {
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
         let mut body = Vec::new();
-        response
-            .take(MAX_RESPONSE_BYTES + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| Error::Network {
-                timeout: e.kind() == std::io::ErrorKind::TimedOut
-                    || e.get_ref()
-                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                        .is_some_and(reqwest::Error::is_timeout),
-                message: format!("reading the response body failed: {}", e.kind()),
-            })?;
-        if body.len() as u64 > MAX_RESPONSE_BYTES {
-            return Err(Error::MalformedResponse(format!(
-                "response body larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
+        while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+            if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
+                return Err(Error::MalformedResponse(format!(
+                    "response body larger than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
         }
+        // The connection goes back to the pool from the runtime's worker once
+        // the body is done; give it that moment, so this thread's next request
+        // finds it idle instead of opening another.
+        drop(response);
+        tokio::task::yield_now().await;
         Ok(HttpResponse {
             status,
             headers,
             body,
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::InvalidArgument(
+                "libwxpay's calls block: make them from a plain thread (e.g. spawn_blocking), not on an async runtime".into(),
+            ));
+        }
+        let runtime = self
+            .runtime
+            .0
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("the HTTP runtime is shut down".into()))?;
+        let client = self.client.clone();
+        runtime.block_on(async {
+            match tokio::time::timeout(self.timeout, self.exchange(client, request)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Network {
+                    timeout: true,
+                    message: format!(
+                        "timed out: no complete answer within {} ms",
+                        self.timeout.as_millis()
+                    ),
+                }),
+            }
         })
     }
 }

@@ -46,6 +46,11 @@ pub enum FaultAction {
     },
     /// Wait this many milliseconds, then answer normally.
     DelayMs(u64),
+    /// Answer 200 with this body as it is (e.g. HTML from a proxy).
+    Body(String),
+    /// Answer 200 with a valid-looking JSON body sent one byte every this
+    /// many milliseconds (a peer that dribbles: only a total timeout stops it).
+    DribbleMs(u64),
 }
 
 /// A fault for the next `count` calls to `endpoint`.

@@ -103,6 +103,31 @@ async fn apply_faults(shared: &Shared, call: Endpoint) -> Option<Response> {
         FaultAction::Errcode { errcode, errmsg } => {
             Some(Json(json!({ "errcode": errcode, "errmsg": errmsg })).into_response())
         }
+        FaultAction::Body(body) => Some((StatusCode::OK, body).into_response()),
+        FaultAction::DribbleMs(ms) => {
+            let bytes = br#"{"errcode":0,"errmsg":"Success","prepayid":"1101000000140429eb40476f8896f4c9"}"#;
+            let pause = Duration::from_millis(ms);
+            let stream = futures_util::stream::unfold(0usize, move |i| async move {
+                if i >= bytes.len() {
+                    return None;
+                }
+                if i > 0 {
+                    tokio::time::sleep(pause).await;
+                }
+                Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from_static(&bytes[i..=i])),
+                    i + 1,
+                ))
+            });
+            Some(
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(stream),
+                )
+                    .into_response(),
+            )
+        }
     }
 }
 
