@@ -213,13 +213,10 @@ fn default_timeout_ms() -> u64 {
 impl Config {
     /// Parses and validates a JSON configuration.
     pub fn from_json(json: &str) -> Result<Config> {
-        let config: Config = serde_json::from_str(json).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => Error::config("config", e.to_string()),
-            _ => Error::InvalidJson {
-                document: "config",
-                reason: e.to_string(),
-            },
-        })?;
+        let map =
+            crate::json::unique_object(json, "config", |reason| Error::config("config", reason))?;
+        let config: Config = serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| Error::config("config", e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -537,6 +534,17 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let twice = json("https://x.example").replace(
+            r#""partner_key":"SECRET-P","#,
+            r#""partner_key":"SECRET-P","partner_key":"SECRET-Q","#,
+        );
+        let err = Config::from_json(&twice).expect_err("twice");
+        assert!(matches!(&err, Error::InvalidConfig { .. }), "{err}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod error;
 pub mod ffi;
 pub mod flow;
 pub mod gateway;
+mod json;
 pub mod merchant;
 pub mod money;
 pub mod nonce;

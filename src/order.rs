@@ -58,14 +58,9 @@ impl Order {
 
     /// Parses and validates a JSON order.
     pub fn from_json(json: &str) -> Result<Order> {
-        let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-            document: "order",
-            reason: e.to_string(),
-        })?;
-        match value {
-            Value::Object(map) => Order::try_from(map),
-            _ => Err(Error::order("order", "must be a JSON object")),
-        }
+        let map =
+            crate::json::unique_object(json, "order", |reason| Error::order("order", reason))?;
+        Order::try_from(map)
     }
 
     /// Sets `attach`, the merchant's data echoed in the notification (at most 127 bytes).
@@ -417,6 +412,10 @@ mod tests {
                 "price",
             ),
             (r#"[1]"#, "order"),
+            (
+                r#"{"out_trade_no":"A","total_fee":1,"total_fee":100000,"body":"b","client_ip":"1.2.3.4"}"#,
+                "order",
+            ),
         ];
         for (json, field) in cases {
             assert_eq!(field_of(Order::from_json(json)), field, "{json}");
