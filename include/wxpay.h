@@ -20,7 +20,8 @@
  The longest string argument accepted, in bytes, not counting the NUL
  terminator (1 MiB). A longer argument fails with
  `WXPAY_ERR_INPUT_TOO_LONG`; no more than this many bytes (plus one) of it
- are ever read.
+ are ever read. Also the longest byte buffer accepted (a notification
+ body): a longer length fails the same way, before any byte is read.
  */
 #define WXPAY_MAX_INPUT_BYTES (1 << 20)
 
@@ -281,10 +282,267 @@ int32_t wxpay_build_pay_params(const WxPayClient *client, const char *order_json
 int32_t wxpay_sign(const char *scheme, const char *key, const char *params_json, char **out_sign, char **out_error);
 
 /*
+ The state of an order (API v2 `orderquery`).
+
+ `order_ref_json`: a NUL-terminated UTF-8 JSON object naming the order,
+ either `{"out_trade_no": "A1001"}` or `{"transaction_id": "4200..."}`
+ (exactly one; 1 to 32 characters of `A-Z a-z 0-9 _ - | * @`; no other
+ key, no key twice). Anything else fails with `WXPAY_ERR_INVALID_JSON` (not JSON) or
+ `WXPAY_ERR_INVALID_ARGUMENT` (the message names the key), before any
+ network call. Only read during the call.
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+ `{"out_trade_no", "transaction_id", "trade_state", "trade_state_desc",
+ "total_fee", "time_end"}`: `trade_state` is the gateway's spelling
+ (`"SUCCESS"`, `"REFUND"`, `"NOTPAY"`, `"CLOSED"`, `"REVOKED"`,
+ `"USERPAYING"`, `"PAYERROR"`, or another string as sent), `total_fee` an
+ integer of fen, and every key but `out_trade_no` and `trade_state` may be
+ `null`. The caller owns it and frees it with `wxpay_string_free()`.
+
+ On failure returns a non-zero code, `*out_json` stays NULL, and
+ `*out_error` is filled as described at `wxpay_client_new()`: a business
+ refusal is `WXPAY_ERR_REJECTED` with the gateway's `"gateway_code"` (e.g.
+ `"ORDERNOTEXIST"`). A client configured with `"api": "legacy"` fails with
+ `WXPAY_ERR_INVALID_ARGUMENT` (API v2 only).
+
+ Blocks on one HTTP exchange (bounded by the configured `timeout_ms`); in
+ WeChat's simulation environment (`"sandbox": true`) the first call also
+ fetches the simulation key. The answer's signature is verified before any
+ of it is believed. Thread-safe: any number of threads may call it on the
+ same client at once.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`;
+ `order_ref_json` is NULL or a NUL-terminated string; `out_json` and
+ `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_query_order(const WxPayClient *client, const char *order_ref_json, char **out_json, char **out_error);
+
+/*
+ Closes an unpaid order (API v2 `closeorder`), so that it can no longer be
+ paid.
+
+ `out_trade_no`: the merchant's trade number, a NUL-terminated string of 1
+ to 32 characters of `A-Z a-z 0-9 _ - | * @` (otherwise
+ `WXPAY_ERR_INVALID_ARGUMENT`, before any network call). Only read during the call.
+
+ Returns `WXPAY_OK` when the gateway closed the order; there is no other
+ output. On failure returns a non-zero code and fills `*out_error` as
+ described at `wxpay_client_new()`: a paid order is `WXPAY_ERR_REJECTED`
+ with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 only.
+
+ Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`;
+ `out_trade_no` is NULL or a NUL-terminated string; `out_error` is NULL or
+ valid for writing one pointer.
+ */
+int32_t wxpay_close_order(const WxPayClient *client, const char *out_trade_no, char **out_error);
+
+/*
+ Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
+ mutual TLS with the configuration's `client_cert`).
+
+ `refund_json`: a NUL-terminated UTF-8 JSON object with exactly one of
+ `out_trade_no` and `transaction_id` (as in `wxpay_query_order()`),
+ `out_refund_no` (the merchant's refund number: 1 to 64 characters of
+ `A-Z a-z 0-9 _ - | * @`, unique per refund; sending the same one again
+ does not refund twice), `total_fee` (the order's amount) and `refund_fee`
+ (the amount to refund, at most `total_fee`), both JSON integers of fen,
+ and optionally `refund_desc` (a string shown to the user). No other key,
+ no key twice. A malformed document fails with `WXPAY_ERR_INVALID_JSON` or
+ `WXPAY_ERR_INVALID_ARGUMENT` before any network call. Only read during
+ the call.
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` the gateway's
+ receipt `{"out_refund_no", "refund_id", "refund_fee"}` (`refund_fee` an
+ integer of fen). The refund itself completes later: its outcome comes as
+ a refund notification (`wxpay_verify_refund_notification()`) and from
+ `wxpay_query_refunds()`. The caller owns the string and frees it with
+ `wxpay_string_free()`.
+
+ On failure returns a non-zero code, `*out_json` stays NULL, and
+ `*out_error` is filled as described at `wxpay_client_new()`: e.g.
+ `WXPAY_ERR_REJECTED` with `"gateway_code": "NOTENOUGH"` when less than
+ `refund_fee` is left to refund, `WXPAY_ERR_INVALID_CONFIG` (naming
+ `client_cert`) when the client has no certificate. API v2 only.
+
+ Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`;
+ `refund_json` is NULL or a NUL-terminated string; `out_json` and
+ `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_refund(const WxPayClient *client, const char *refund_json, char **out_json, char **out_error);
+
+/*
+ The refunds of an order (API v2 `refundquery`).
+
+ `order_ref_json`: as for `wxpay_query_order()`.
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` a JSON array with
+ one object per refund, `{"out_refund_no", "refund_id", "refund_fee",
+ "refund_status"}` (`refund_fee` an integer of fen; `refund_status` one of
+ `"SUCCESS"`, `"PROCESSING"`, `"REFUNDCLOSE"`, `"CHANGE"`). An order
+ without refunds is `WXPAY_ERR_REJECTED` with `"gateway_code":
+ "REFUNDNOTEXIST"`, as the gateway answers it. The caller owns the string
+ and frees it with `wxpay_string_free()`.
+
+ On failure returns a non-zero code, `*out_json` stays NULL, and
+ `*out_error` is filled as described at `wxpay_client_new()`. API v2 only.
+
+ Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`;
+ `order_ref_json` is NULL or a NUL-terminated string; `out_json` and
+ `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_query_refunds(const WxPayClient *client, const char *order_ref_json, char **out_json, char **out_error);
+
+/*
+ Verifies a payment notification: the raw body of the request WeChat sent
+ to your `notify_url` (API v2: the XML POST body; 2014 flow: the query
+ string). Call it from your notification handler before acting on
+ anything the request claims.
+
+ `body`, `body_len`: the bytes exactly as received. They need no NUL
+ terminator and are not required to be UTF-8 (a body that is not is an
+ invalid notification, not a caller error); `body` must not be NULL, even
+ when `body_len` is 0. A `body_len` above `WXPAY_MAX_INPUT_BYTES` fails
+ with `WXPAY_ERR_INPUT_TOO_LONG` without a byte being read; the verifier
+ itself refuses bodies over 64 KiB (XML) or 8 KiB (query string). Only
+ read during the call. (`body_len` is a `uint64_t`, not a `size_t`, so
+ that this header needs nothing but `<stdint.h>`; every `size_t` converts
+ to it without loss.)
+
+ `expected_total_fee`: the order's amount in fen as your records have it;
+ the notification must claim exactly that. `0` or less: not checked (then
+ compare `total_fee` yourself). Above 2147483647:
+ `WXPAY_ERR_INVALID_ARGUMENT`.
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+ `{"notification": {"paid", "out_trade_no", "transaction_id",
+ "total_fee", "time_end", "attach", "fields"}, "reply": "..."}`: `paid` is
+ a boolean (a verified notification of a *failed* payment has `false`:
+ acknowledge it, ship nothing), `time_end` and `attach` may be `null`,
+ `fields` holds every field of the message, verified; `reply` is the body
+ to answer WeChat with (the v2 SUCCESS XML, or `success`), once you have
+ recorded the payment. WeChat repeats a notification until it gets that
+ reply, so the same notification may verify more than once: act on it
+ idempotently per `out_trade_no`. The caller owns the string and frees it
+ with `wxpay_string_free()`.
+
+ On failure returns a non-zero code (`WXPAY_ERR_INVALID_NOTIFICATION` when
+ the body is refused: signature, merchant, amount, shape), `*out_json`
+ stays NULL, and `*out_error` is filled as described at
+ `wxpay_client_new()`. Do not act on the request, and answer it with the
+ error document's `"reply"`: the failure reply (WeChat will send it again),
+ whose message is only the failure's kind (e.g. `invalid_notification`;
+ the details are for your logs, not for the sender). Every failure carries
+ `"reply"` except a NULL `client` and `WXPAY_ERR_PANIC`;
+ `wxpay_notification_failure_reply()` builds one too.
+
+ No network call (except, in WeChat's simulation environment, the one
+ fetch of its signing key); thread-safe.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`; `body` is
+ NULL or points to `body_len` readable bytes not modified during the call;
+ `out_json` and `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_verify_payment_notification(const WxPayClient *client, const uint8_t *body, uint64_t body_len, int64_t expected_total_fee, char **out_json, char **out_error);
+
+/*
+ Verifies an API v2 refund notification: the raw XML body WeChat POSTed
+ to your `notify_url` after a refund. Its `req_info` is decrypted with the
+ API key (which is what authenticates it: refund notifications carry no
+ `sign`) and checked.
+
+ `body`, `body_len`: as for `wxpay_verify_payment_notification()`.
+ `expected_refund_fee`: the refunded amount in fen as your records have
+ it; `0` or less: not checked.
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+ `{"notification": {"out_trade_no", "out_refund_no", "refund_id",
+ "total_fee", "refund_fee", "refund_status", "fields"}, "reply": "..."}`
+ (`refund_status`: `"SUCCESS"`, `"CHANGE"` or `"REFUNDCLOSE"`; `fields`:
+ every decrypted field), to be handled idempotently per `out_refund_no`
+ and answered with `reply`. The caller owns the string and frees it with
+ `wxpay_string_free()`.
+
+ Failures are reported as for `wxpay_verify_payment_notification()`, the
+ error document carrying the failure `"reply"`. API v2 only (a client
+ configured with `"api": "legacy"` fails with
+ `WXPAY_ERR_INVALID_ARGUMENT`). No network call; thread-safe.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`; `body` is
+ NULL or points to `body_len` readable bytes not modified during the call;
+ `out_json` and `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_verify_refund_notification(const WxPayClient *client, const uint8_t *body, uint64_t body_len, int64_t expected_refund_fee, char **out_json, char **out_error);
+
+/*
+ The body that acknowledges a verified notification: the API v2 SUCCESS
+ XML, or `success` for a client configured with `"api": "legacy"`. (The
+ verifiers also return it, as `"reply"`.)
+
+ `*out_reply` is set to NULL on entry (`out_reply` itself must not be
+ NULL). On success returns `WXPAY_OK` and stores the reply in
+ `*out_reply`; the caller owns it and frees it with `wxpay_string_free()`.
+ On failure returns a non-zero code and fills `*out_error` as described at
+ `wxpay_client_new()`. Pure: no network, thread-safe.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`; `out_reply`
+ and `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_notification_success_reply(const WxPayClient *client, char **out_reply, char **out_error);
+
+/*
+ The body that refuses a notification, so that WeChat sends it again: the
+ API v2 FAIL XML carrying `reason` as its `return_msg`, or `fail` for a
+ client configured with `"api": "legacy"`. For a notification that
+ verified but that you could not record (say, your database is down);
+ the verifiers' error documents already carry one as `"reply"`.
+
+ `reason`: a NUL-terminated UTF-8 string (may be empty), sent to WeChat as
+ it is: put no secret in it. Only read during the call.
+
+ `*out_reply` is set to NULL on entry (`out_reply` itself must not be
+ NULL). On success returns `WXPAY_OK` and stores the reply in
+ `*out_reply`; the caller owns it and frees it with `wxpay_string_free()`.
+ On failure returns a non-zero code and fills `*out_error` as described at
+ `wxpay_client_new()`. Pure: no network, thread-safe.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`; `reason` is
+ NULL or a NUL-terminated string; `out_reply` and `out_error` are NULL or
+ valid for writing one pointer.
+ */
+int32_t wxpay_notification_failure_reply(const WxPayClient *client, const char *reason, char **out_reply, char **out_error);
+
+/*
  Frees a string returned by this library (`*out_json`, `*out_sign`,
- `*out_error`). NULL is a no-op. Never pass it a string from anywhere else,
- nor the static strings of `wxpay_version()` and `wxpay_result_name()`; and
- never free a libwxpay string with `free()`.
+ `*out_reply`, `*out_error`). NULL is a no-op. Never pass it a string from
+ anywhere else, nor the static strings of `wxpay_version()` and
+ `wxpay_result_name()`; and never free a libwxpay string with `free()`.
 
  # Safety
 

@@ -2,8 +2,10 @@
 # Checks libwxpay's C ABI from the outside, with the debug build that
 # `cargo test --all-features` left in target/debug (no release build):
 #
-#   1. the C programs of tests/c/ under valgrind (memcheck: 0 errors, 0 bytes
-#      definitely lost), linked against the shared and the static library;
+#   1. the C programs of tests/c/ (pay.c, abuse.c, lifecycle.c) under valgrind
+#      (memcheck: 0 errors, 0 bytes definitely lost), linked against the shared
+#      and the static library; lifecycle.c runs an API v2 order from payment to
+#      refund, answering the sandbox's notifications on a loopback port of its own;
 #   2. the same programs built with -fsanitize=address,undefined (LeakSanitizer
 #      on), linked against the static library;
 #   3. include/wxpay.h compiled as C++ (cpp_compat), and the install recipe
@@ -145,6 +147,7 @@ expect_output() { # expect_output PATTERN COMMAND...: runs, shows output, greps 
 
 run_pay() { expect_output 'pay: [0-9]* orders, 0 failed' "$@" "$BASE" 3 2; }
 run_abuse() { arm_quota_fault && expect_output 'abuse: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+run_lifecycle() { expect_output 'lifecycle: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 
 # ---------------------------------------------------------------- sandbox
 "$WXPAY_BIN" sandbox --port 0 >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
@@ -168,23 +171,27 @@ SANITIZE=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 compile_pair() { # compile_pair SUFFIX LINK-ARGS...
     local suffix="$1"
     shift
-    compile "pay-$suffix" pay.c "$@" && compile "abuse-$suffix" abuse.c "$@"
+    compile "pay-$suffix" pay.c "$@" && compile "abuse-$suffix" abuse.c "$@" &&
+        compile "lifecycle-$suffix" lifecycle.c "$@"
 }
-step "compile pay.c, abuse.c (shared)" compile_pair shared "${SHARED_LINK[@]}"
-step "compile pay.c, abuse.c (static)" compile_pair static "${STATIC_LINK[@]}"
-step "compile pay.c, abuse.c (static, ASAN+UBSAN)" \
+step "compile pay.c, abuse.c, lifecycle.c (shared)" compile_pair shared "${SHARED_LINK[@]}"
+step "compile pay.c, abuse.c, lifecycle.c (static)" compile_pair static "${STATIC_LINK[@]}"
+step "compile pay.c, abuse.c, lifecycle.c (static, ASAN+UBSAN)" \
     compile_pair asan "${SANITIZE[@]}" "${STATIC_LINK[@]}"
 
 for link in shared static; do
     step "valgrind pay ($link)" run_pay valgrind_clean "$WORK/vg-pay-$link.log" "$WORK/pay-$link"
     step "valgrind abuse ($link)" \
         run_abuse valgrind_clean "$WORK/vg-abuse-$link.log" "$WORK/abuse-$link"
+    step "valgrind lifecycle ($link)" \
+        run_lifecycle valgrind_clean "$WORK/vg-lifecycle-$link.log" "$WORK/lifecycle-$link"
 done
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 step "ASAN+UBSAN pay" run_pay "$WORK/pay-asan"
 step "ASAN+UBSAN abuse" run_abuse "$WORK/abuse-asan"
+step "ASAN+UBSAN lifecycle" run_lifecycle "$WORK/lifecycle-asan"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 if command -v g++ >/dev/null 2>&1; then

@@ -15,23 +15,32 @@
 //!   [`wxpay_string_free`].
 //!
 //! Inputs and outputs are JSON in the schemas of [`Config::from_json`],
-//! [`Order::from_json`] and [`PayParams`](crate::PayParams); nothing here
-//! knows the protocol, it only converts and checks.
+//! [`Order::from_json`] and [`PayParams`](crate::PayParams), and for API v2
+//! the flat order reference and refund documents read here (see
+//! [`wxpay_query_order`] and [`wxpay_refund`]) and the serde forms of
+//! [`OrderStatus`](crate::v2::OrderStatus), [`RefundReceipt`](crate::v2::RefundReceipt),
+//! [`RefundStatus`](crate::v2::RefundStatus) and the verified notifications;
+//! nothing here knows the protocol, it only converts and checks.
 
 use std::ffi::{c_char, CString};
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::sign::{fields_from_json, sign, Scheme};
-use crate::{Client, Config, Order, Secret};
+use crate::v2::{OrderRef, RefundRequest};
+use crate::{Client, Config, Fen, Order, Secret};
 
 /// The longest string argument accepted, in bytes, not counting the NUL
 /// terminator (1 MiB). A longer argument fails with
 /// `WXPAY_ERR_INPUT_TOO_LONG`; no more than this many bytes (plus one) of it
-/// are ever read.
+/// are ever read. Also the longest byte buffer accepted (a notification
+/// body): a longer length fails the same way, before any byte is read.
 pub const WXPAY_MAX_INPUT_BYTES: usize = 1 << 20;
 
 /// The result codes of every `int32_t` function of this API.
@@ -398,6 +407,331 @@ unsafe fn clear_out<T>(out: *mut *mut T, argument: &str) -> Result<(), Failure> 
     Ok(())
 }
 
+/// The client behind a handle.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`.
+unsafe fn client_ref<'a>(client: *const WxPayClient) -> Result<&'a Client, Failure> {
+    // SAFETY: NULL or a live client; shared access only (it is Sync).
+    unsafe { client.as_ref() }
+        .map(|handle| &handle.client)
+        .ok_or_else(|| Failure::null("client"))
+}
+
+/// Reads a byte-buffer argument: not NULL (even when `len` is 0), at most
+/// [`WXPAY_MAX_INPUT_BYTES`] long. The length is checked before any byte is
+/// read, so a wrong length larger than the limit never leads to a read.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to `len` readable bytes that stay unchanged for `'a`.
+unsafe fn read_bytes<'a>(ptr: *const u8, len: u64, argument: &str) -> Result<&'a [u8], Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(argument));
+    }
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|len| *len <= WXPAY_MAX_INPUT_BYTES)
+        .ok_or_else(|| {
+            Failure::new(
+                WxPayResult::WXPAY_ERR_INPUT_TOO_LONG,
+                format!("argument `{argument}` is longer than {WXPAY_MAX_INPUT_BYTES} bytes"),
+            )
+        })?;
+    // SAFETY: not NULL, `len` readable bytes (the caller's contract), and
+    // `len` is far below isize::MAX.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Serializes an output and hands it to C through `out`.
+///
+/// # Safety
+///
+/// `out` is valid for a write of one pointer.
+unsafe fn write_json<T: Serialize + ?Sized>(
+    out: *mut *mut c_char,
+    value: &T,
+    what: &str,
+) -> Result<(), Failure> {
+    let text = serde_json::to_string(value).map_err(|e| {
+        Failure::new(
+            WxPayResult::WXPAY_ERR_INTERNAL,
+            format!("the {what} could not be serialized ({e})"),
+        )
+    })?;
+    let text = c_string(text)?;
+    // SAFETY: the caller's contract.
+    unsafe { out.write(text) };
+    Ok(())
+}
+
+/// An expected amount in fen: `value <= 0` means "not checked".
+fn expected_fee(value: i64, argument: &str) -> Result<Option<Fen>, Failure> {
+    if value <= 0 {
+        return Ok(None);
+    }
+    Fen::new(value).map(Some).map_err(|e| {
+        Failure::new(
+            WxPayResult::WXPAY_ERR_INVALID_ARGUMENT,
+            format!("argument `{argument}` {e}"),
+        )
+    })
+}
+
+/// A key of an argument's document, shortened for a message (it may be
+/// anything the caller sent; serde_json escapes it in the error document).
+fn shown_key(key: &str) -> String {
+    key.chars().take(40).collect()
+}
+
+/// A JSON object whose keys are all distinct. serde_json's `Map` silently
+/// keeps the last of two equal keys; a refund must not be read from a
+/// document that says two amounts.
+struct UniqueKeys(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueKeys, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(de::Error::custom(format!(
+                            "key {:?} appears more than once",
+                            shown_key(&key)
+                        )));
+                    }
+                    let value: Value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeys(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Parses the JSON object argument `document`: a syntax error is
+/// `InvalidJson`; anything but an object with distinct keys is
+/// `InvalidArgument`.
+fn parse_object(json: &str, document: &'static str) -> Result<Map<String, Value>, Error> {
+    // Syntax first, so that broken JSON is reported as such whatever it starts with.
+    serde_json::from_str::<IgnoredAny>(json).map_err(|e| Error::InvalidJson {
+        document,
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str::<UniqueKeys>(json)
+        .map(|object| object.0)
+        .map_err(|e| Error::InvalidArgument(format!("{document}: {e}")))
+}
+
+/// Refuses the keys of `map` that are not in `known`.
+fn refuse_unknown_keys(
+    map: &Map<String, Value>,
+    known: &[&str],
+    document: &str,
+) -> Result<(), Error> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(Error::InvalidArgument(format!(
+            "{document}: unknown key {:?} (the keys are {})",
+            shown_key(unknown),
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks an order identifier (`out_trade_no`, `transaction_id`) as
+/// [`Order`] checks `out_trade_no`: 1 to 32 characters of `A-Z a-z 0-9 _ - |
+/// * @` (WeChat's `transaction_id` is 28 to 32 digits).
+fn check_id(value: &str, what: &str) -> Result<(), Error> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b);
+    if value.is_empty() || value.len() > 32 || !value.bytes().all(allowed) {
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be 1 to 32 characters of A-Z a-z 0-9 _ - | * @"
+        )));
+    }
+    Ok(())
+}
+
+/// Removes `key` from `map`: absent or `null` is `None`, a string is checked
+/// with [`check_id`], anything else is refused.
+fn take_id(
+    map: &mut Map<String, Value>,
+    key: &str,
+    document: &str,
+) -> Result<Option<String>, Error> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => {
+            check_id(&id, &format!("{document}: {key}"))?;
+            Ok(Some(id))
+        }
+        Some(_) => Err(Error::InvalidArgument(format!(
+            "{document}: {key} must be a string"
+        ))),
+    }
+}
+
+/// The flat order reference: exactly one of `out_trade_no` and `transaction_id`.
+fn order_ref_from_map(map: &mut Map<String, Value>, document: &str) -> Result<OrderRef, Error> {
+    let out_trade_no = take_id(map, "out_trade_no", document)?;
+    let transaction_id = take_id(map, "transaction_id", document)?;
+    match (out_trade_no, transaction_id) {
+        (Some(no), None) => Ok(OrderRef::OutTradeNo(no)),
+        (None, Some(id)) => Ok(OrderRef::TransactionId(id)),
+        (Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
+            "{document}: give exactly one of out_trade_no and transaction_id, not both"
+        ))),
+        (None, None) => Err(Error::InvalidArgument(format!(
+            "{document}: give out_trade_no or transaction_id"
+        ))),
+    }
+}
+
+/// The keys of `order_ref_json`.
+const ORDER_REF_KEYS: [&str; 2] = ["out_trade_no", "transaction_id"];
+
+/// Reads `order_ref_json`: `{"out_trade_no": ".."}` or `{"transaction_id": ".."}`.
+fn order_ref_from_json(json: &str) -> Result<OrderRef, Error> {
+    const DOCUMENT: &str = "order_ref_json";
+    let mut map = parse_object(json, DOCUMENT)?;
+    refuse_unknown_keys(&map, &ORDER_REF_KEYS, DOCUMENT)?;
+    order_ref_from_map(&mut map, DOCUMENT)
+}
+
+/// The keys of `refund_json`.
+const REFUND_KEYS: [&str; 6] = [
+    "out_trade_no",
+    "transaction_id",
+    "out_refund_no",
+    "total_fee",
+    "refund_fee",
+    "refund_desc",
+];
+
+/// Removes the amount `key` from `map`: a JSON integer of fen from 1 to
+/// [`Fen::MAX`] (no float, no string).
+fn take_fen(map: &mut Map<String, Value>, key: &str, document: &str) -> Result<u32, Error> {
+    let invalid = || {
+        Error::InvalidArgument(format!(
+            "{document}: {key} must be a JSON integer of fen from 1 to {}",
+            Fen::MAX.get()
+        ))
+    };
+    match map.remove(key) {
+        None | Some(Value::Null) => Err(Error::InvalidArgument(format!(
+            "{document}: {key} is missing"
+        ))),
+        Some(value) => value
+            .as_u64()
+            .and_then(|fen| i64::try_from(fen).ok())
+            .and_then(|fen| Fen::new(fen).ok())
+            .map(Fen::get)
+            .ok_or_else(invalid),
+    }
+}
+
+/// Reads `refund_json`: the flat order reference plus `out_refund_no`,
+/// `total_fee`, `refund_fee` and an optional `refund_desc`.
+fn refund_from_json(json: &str) -> Result<RefundRequest, Error> {
+    const DOCUMENT: &str = "refund_json";
+    let mut map = parse_object(json, DOCUMENT)?;
+    refuse_unknown_keys(&map, &REFUND_KEYS, DOCUMENT)?;
+    let order = order_ref_from_map(&mut map, DOCUMENT)?;
+    let out_refund_no = match map.remove("out_refund_no") {
+        Some(Value::String(no)) => no,
+        None | Some(Value::Null) => {
+            return Err(Error::InvalidArgument(format!(
+                "{DOCUMENT}: out_refund_no is missing"
+            )))
+        }
+        Some(_) => {
+            return Err(Error::InvalidArgument(format!(
+                "{DOCUMENT}: out_refund_no must be a string"
+            )))
+        }
+    };
+    let total_fee = take_fen(&mut map, "total_fee", DOCUMENT)?;
+    let refund_fee = take_fen(&mut map, "refund_fee", DOCUMENT)?;
+    let refund_desc = match map.remove("refund_desc") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(desc)) => Some(desc),
+        Some(_) => {
+            return Err(Error::InvalidArgument(format!(
+                "{DOCUMENT}: refund_desc must be a string"
+            )))
+        }
+    };
+    // out_refund_no and the amounts' relation are checked by the core, also
+    // before any network call.
+    Ok(RefundRequest {
+        order,
+        out_refund_no,
+        total_fee,
+        refund_fee,
+        refund_desc,
+    })
+}
+
+/// The output of the notification verifiers.
+#[derive(Serialize)]
+struct Verified<T> {
+    notification: T,
+    reply: String,
+}
+
+/// Runs a notification verifier behind the C boundary: every failure once
+/// the client is known carries `"reply"`, the failure reply to send, whose
+/// `return_msg` is the failure's kind (e.g. `invalid_notification`).
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `body` is NULL or points to `body_len`
+/// readable bytes; `out_json` is NULL or valid for writing one pointer.
+unsafe fn verify_notification<T: Serialize>(
+    client: *const WxPayClient,
+    body: *const u8,
+    body_len: u64,
+    expected_fee_value: i64,
+    expected_fee_argument: &str,
+    out_json: *mut *mut c_char,
+    verify: impl FnOnce(&Client, &[u8], Option<Fen>) -> crate::Result<T>,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's contract on each pointer.
+    let out_checked = unsafe { clear_out(out_json, "out_json") };
+    let client = unsafe { client_ref(client)? };
+    let outcome = (|| {
+        out_checked?;
+        let body = unsafe { read_bytes(body, body_len, "body")? };
+        let expected = expected_fee(expected_fee_value, expected_fee_argument)?;
+        let notification = verify(client, body, expected)?;
+        let verified = Verified {
+            notification,
+            reply: client.notification_success_reply(),
+        };
+        // SAFETY: `out_json` was checked above.
+        unsafe { write_json(out_json, &verified, "notification") }
+    })();
+    outcome.map_err(|mut failure| {
+        // The reply goes back to whoever sent the request: it names the kind
+        // of failure only; the details stay in the caller's error document.
+        let reply = client.notification_failure_reply(failure.code.name());
+        failure.extra.insert("reply".into(), Value::from(reply));
+        failure
+    })
+}
+
 /// The version of libwxpay, e.g. `"0.1.0"`.
 ///
 /// Returns a static NUL-terminated string: never NULL, never to be freed.
@@ -543,21 +877,12 @@ pub unsafe extern "C" fn wxpay_build_pay_params(
     ffi_boundary(out_error, || {
         // SAFETY: the caller's contract on each pointer (see the doc).
         unsafe { clear_out(out_json, "out_json")? };
-        // SAFETY: NULL or a live client; shared access only (it is Sync).
-        let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::null("client"))?;
+        let client = unsafe { client_ref(client)? };
         let json = unsafe { read_str(order_json, "order_json")? };
         let order = Order::from_json(json)?;
-        let params = client.client.build_pay_params(&order)?;
-        let text = serde_json::to_string(&params).map_err(|e| {
-            Failure::new(
-                WxPayResult::WXPAY_ERR_INTERNAL,
-                format!("the pay parameters could not be serialized ({e})"),
-            )
-        })?;
-        let text = c_string(text)?;
+        let params = client.build_pay_params(&order)?;
         // SAFETY: checked above.
-        unsafe { out_json.write(text) };
-        Ok(())
+        unsafe { write_json(out_json, &params, "pay parameters") }
     })
 }
 
@@ -615,10 +940,394 @@ pub unsafe extern "C" fn wxpay_sign(
     })
 }
 
+/// The state of an order (API v2 `orderquery`).
+///
+/// `order_ref_json`: a NUL-terminated UTF-8 JSON object naming the order,
+/// either `{"out_trade_no": "A1001"}` or `{"transaction_id": "4200..."}`
+/// (exactly one; 1 to 32 characters of `A-Z a-z 0-9 _ - | * @`; no other
+/// key, no key twice). Anything else fails with `WXPAY_ERR_INVALID_JSON` (not JSON) or
+/// `WXPAY_ERR_INVALID_ARGUMENT` (the message names the key), before any
+/// network call. Only read during the call.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+/// `{"out_trade_no", "transaction_id", "trade_state", "trade_state_desc",
+/// "total_fee", "time_end"}`: `trade_state` is the gateway's spelling
+/// (`"SUCCESS"`, `"REFUND"`, `"NOTPAY"`, `"CLOSED"`, `"REVOKED"`,
+/// `"USERPAYING"`, `"PAYERROR"`, or another string as sent), `total_fee` an
+/// integer of fen, and every key but `out_trade_no` and `trade_state` may be
+/// `null`. The caller owns it and frees it with `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code, `*out_json` stays NULL, and
+/// `*out_error` is filled as described at `wxpay_client_new()`: a business
+/// refusal is `WXPAY_ERR_REJECTED` with the gateway's `"gateway_code"` (e.g.
+/// `"ORDERNOTEXIST"`). A client configured with `"api": "legacy"` fails with
+/// `WXPAY_ERR_INVALID_ARGUMENT` (API v2 only).
+///
+/// Blocks on one HTTP exchange (bounded by the configured `timeout_ms`); in
+/// WeChat's simulation environment (`"sandbox": true`) the first call also
+/// fetches the simulation key. The answer's signature is verified before any
+/// of it is believed. Thread-safe: any number of threads may call it on the
+/// same client at once.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`;
+/// `order_ref_json` is NULL or a NUL-terminated string; `out_json` and
+/// `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_query_order(
+    client: *const WxPayClient,
+    order_ref_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_json, "out_json")? };
+        let client = unsafe { client_ref(client)? };
+        let json = unsafe { read_str(order_ref_json, "order_ref_json")? };
+        let order = order_ref_from_json(json)?;
+        let status = client.query_order(&order)?;
+        // SAFETY: checked above.
+        unsafe { write_json(out_json, &status, "order status") }
+    })
+}
+
+/// Closes an unpaid order (API v2 `closeorder`), so that it can no longer be
+/// paid.
+///
+/// `out_trade_no`: the merchant's trade number, a NUL-terminated string of 1
+/// to 32 characters of `A-Z a-z 0-9 _ - | * @` (otherwise
+/// `WXPAY_ERR_INVALID_ARGUMENT`, before any network call). Only read during the call.
+///
+/// Returns `WXPAY_OK` when the gateway closed the order; there is no other
+/// output. On failure returns a non-zero code and fills `*out_error` as
+/// described at `wxpay_client_new()`: a paid order is `WXPAY_ERR_REJECTED`
+/// with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 only.
+///
+/// Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`;
+/// `out_trade_no` is NULL or a NUL-terminated string; `out_error` is NULL or
+/// valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_close_order(
+    client: *const WxPayClient,
+    out_trade_no: *const c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        let client = unsafe { client_ref(client)? };
+        let out_trade_no = unsafe { read_str(out_trade_no, "out_trade_no")? };
+        check_id(out_trade_no, "argument `out_trade_no`")?;
+        client.close_order(out_trade_no)?;
+        Ok(())
+    })
+}
+
+/// Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
+/// mutual TLS with the configuration's `client_cert`).
+///
+/// `refund_json`: a NUL-terminated UTF-8 JSON object with exactly one of
+/// `out_trade_no` and `transaction_id` (as in `wxpay_query_order()`),
+/// `out_refund_no` (the merchant's refund number: 1 to 64 characters of
+/// `A-Z a-z 0-9 _ - | * @`, unique per refund; sending the same one again
+/// does not refund twice), `total_fee` (the order's amount) and `refund_fee`
+/// (the amount to refund, at most `total_fee`), both JSON integers of fen,
+/// and optionally `refund_desc` (a string shown to the user). No other key,
+/// no key twice. A malformed document fails with `WXPAY_ERR_INVALID_JSON` or
+/// `WXPAY_ERR_INVALID_ARGUMENT` before any network call. Only read during
+/// the call.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` the gateway's
+/// receipt `{"out_refund_no", "refund_id", "refund_fee"}` (`refund_fee` an
+/// integer of fen). The refund itself completes later: its outcome comes as
+/// a refund notification (`wxpay_verify_refund_notification()`) and from
+/// `wxpay_query_refunds()`. The caller owns the string and frees it with
+/// `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code, `*out_json` stays NULL, and
+/// `*out_error` is filled as described at `wxpay_client_new()`: e.g.
+/// `WXPAY_ERR_REJECTED` with `"gateway_code": "NOTENOUGH"` when less than
+/// `refund_fee` is left to refund, `WXPAY_ERR_INVALID_CONFIG` (naming
+/// `client_cert`) when the client has no certificate. API v2 only.
+///
+/// Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`;
+/// `refund_json` is NULL or a NUL-terminated string; `out_json` and
+/// `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_refund(
+    client: *const WxPayClient,
+    refund_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_json, "out_json")? };
+        let client = unsafe { client_ref(client)? };
+        let json = unsafe { read_str(refund_json, "refund_json")? };
+        let refund = refund_from_json(json)?;
+        let receipt = client.refund(&refund)?;
+        // SAFETY: checked above.
+        unsafe { write_json(out_json, &receipt, "refund receipt") }
+    })
+}
+
+/// The refunds of an order (API v2 `refundquery`).
+///
+/// `order_ref_json`: as for `wxpay_query_order()`.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON array with
+/// one object per refund, `{"out_refund_no", "refund_id", "refund_fee",
+/// "refund_status"}` (`refund_fee` an integer of fen; `refund_status` one of
+/// `"SUCCESS"`, `"PROCESSING"`, `"REFUNDCLOSE"`, `"CHANGE"`). An order
+/// without refunds is `WXPAY_ERR_REJECTED` with `"gateway_code":
+/// "REFUNDNOTEXIST"`, as the gateway answers it. The caller owns the string
+/// and frees it with `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code, `*out_json` stays NULL, and
+/// `*out_error` is filled as described at `wxpay_client_new()`. API v2 only.
+///
+/// Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`;
+/// `order_ref_json` is NULL or a NUL-terminated string; `out_json` and
+/// `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_query_refunds(
+    client: *const WxPayClient,
+    order_ref_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_json, "out_json")? };
+        let client = unsafe { client_ref(client)? };
+        let json = unsafe { read_str(order_ref_json, "order_ref_json")? };
+        let order = order_ref_from_json(json)?;
+        let refunds = client.query_refunds(&order)?;
+        // SAFETY: checked above.
+        unsafe { write_json(out_json, &refunds, "refund list") }
+    })
+}
+
+/// Verifies a payment notification: the raw body of the request WeChat sent
+/// to your `notify_url` (API v2: the XML POST body; 2014 flow: the query
+/// string). Call it from your notification handler before acting on
+/// anything the request claims.
+///
+/// `body`, `body_len`: the bytes exactly as received. They need no NUL
+/// terminator and are not required to be UTF-8 (a body that is not is an
+/// invalid notification, not a caller error); `body` must not be NULL, even
+/// when `body_len` is 0. A `body_len` above `WXPAY_MAX_INPUT_BYTES` fails
+/// with `WXPAY_ERR_INPUT_TOO_LONG` without a byte being read; the verifier
+/// itself refuses bodies over 64 KiB (XML) or 8 KiB (query string). Only
+/// read during the call. (`body_len` is a `uint64_t`, not a `size_t`, so
+/// that this header needs nothing but `<stdint.h>`; every `size_t` converts
+/// to it without loss.)
+///
+/// `expected_total_fee`: the order's amount in fen as your records have it;
+/// the notification must claim exactly that. `0` or less: not checked (then
+/// compare `total_fee` yourself). Above 2147483647:
+/// `WXPAY_ERR_INVALID_ARGUMENT`.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+/// `{"notification": {"paid", "out_trade_no", "transaction_id",
+/// "total_fee", "time_end", "attach", "fields"}, "reply": "..."}`: `paid` is
+/// a boolean (a verified notification of a *failed* payment has `false`:
+/// acknowledge it, ship nothing), `time_end` and `attach` may be `null`,
+/// `fields` holds every field of the message, verified; `reply` is the body
+/// to answer WeChat with (the v2 SUCCESS XML, or `success`), once you have
+/// recorded the payment. WeChat repeats a notification until it gets that
+/// reply, so the same notification may verify more than once: act on it
+/// idempotently per `out_trade_no`. The caller owns the string and frees it
+/// with `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code (`WXPAY_ERR_INVALID_NOTIFICATION` when
+/// the body is refused: signature, merchant, amount, shape), `*out_json`
+/// stays NULL, and `*out_error` is filled as described at
+/// `wxpay_client_new()`. Do not act on the request, and answer it with the
+/// error document's `"reply"`: the failure reply (WeChat will send it again),
+/// whose message is only the failure's kind (e.g. `invalid_notification`;
+/// the details are for your logs, not for the sender). Every failure carries
+/// `"reply"` except a NULL `client` and `WXPAY_ERR_PANIC`;
+/// `wxpay_notification_failure_reply()` builds one too.
+///
+/// No network call (except, in WeChat's simulation environment, the one
+/// fetch of its signing key); thread-safe.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `body` is
+/// NULL or points to `body_len` readable bytes not modified during the call;
+/// `out_json` and `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_verify_payment_notification(
+    client: *const WxPayClient,
+    body: *const u8,
+    body_len: u64,
+    expected_total_fee: i64,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe {
+            verify_notification(
+                client,
+                body,
+                body_len,
+                expected_total_fee,
+                "expected_total_fee",
+                out_json,
+                |client, body, expected| client.verify_payment_notification(body, expected),
+            )
+        }
+    })
+}
+
+/// Verifies an API v2 refund notification: the raw XML body WeChat POSTed
+/// to your `notify_url` after a refund. Its `req_info` is decrypted with the
+/// API key (which is what authenticates it: refund notifications carry no
+/// `sign`) and checked.
+///
+/// `body`, `body_len`: as for `wxpay_verify_payment_notification()`.
+/// `expected_refund_fee`: the refunded amount in fen as your records have
+/// it; `0` or less: not checked.
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+/// `{"notification": {"out_trade_no", "out_refund_no", "refund_id",
+/// "total_fee", "refund_fee", "refund_status", "fields"}, "reply": "..."}`
+/// (`refund_status`: `"SUCCESS"`, `"CHANGE"` or `"REFUNDCLOSE"`; `fields`:
+/// every decrypted field), to be handled idempotently per `out_refund_no`
+/// and answered with `reply`. The caller owns the string and frees it with
+/// `wxpay_string_free()`.
+///
+/// Failures are reported as for `wxpay_verify_payment_notification()`, the
+/// error document carrying the failure `"reply"`. API v2 only (a client
+/// configured with `"api": "legacy"` fails with
+/// `WXPAY_ERR_INVALID_ARGUMENT`). No network call; thread-safe.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `body` is
+/// NULL or points to `body_len` readable bytes not modified during the call;
+/// `out_json` and `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_verify_refund_notification(
+    client: *const WxPayClient,
+    body: *const u8,
+    body_len: u64,
+    expected_refund_fee: i64,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe {
+            verify_notification(
+                client,
+                body,
+                body_len,
+                expected_refund_fee,
+                "expected_refund_fee",
+                out_json,
+                |client, body, expected| client.verify_refund_notification(body, expected),
+            )
+        }
+    })
+}
+
+/// The body that acknowledges a verified notification: the API v2 SUCCESS
+/// XML, or `success` for a client configured with `"api": "legacy"`. (The
+/// verifiers also return it, as `"reply"`.)
+///
+/// `*out_reply` is set to NULL on entry (`out_reply` itself must not be
+/// NULL). On success returns `WXPAY_OK` and stores the reply in
+/// `*out_reply`; the caller owns it and frees it with `wxpay_string_free()`.
+/// On failure returns a non-zero code and fills `*out_error` as described at
+/// `wxpay_client_new()`. Pure: no network, thread-safe.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `out_reply`
+/// and `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_notification_success_reply(
+    client: *const WxPayClient,
+    out_reply: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_reply, "out_reply")? };
+        let client = unsafe { client_ref(client)? };
+        let reply = c_string(client.notification_success_reply())?;
+        // SAFETY: checked above.
+        unsafe { out_reply.write(reply) };
+        Ok(())
+    })
+}
+
+/// The body that refuses a notification, so that WeChat sends it again: the
+/// API v2 FAIL XML carrying `reason` as its `return_msg`, or `fail` for a
+/// client configured with `"api": "legacy"`. For a notification that
+/// verified but that you could not record (say, your database is down);
+/// the verifiers' error documents already carry one as `"reply"`.
+///
+/// `reason`: a NUL-terminated UTF-8 string (may be empty), sent to WeChat as
+/// it is: put no secret in it. Only read during the call.
+///
+/// `*out_reply` is set to NULL on entry (`out_reply` itself must not be
+/// NULL). On success returns `WXPAY_OK` and stores the reply in
+/// `*out_reply`; the caller owns it and frees it with `wxpay_string_free()`.
+/// On failure returns a non-zero code and fills `*out_error` as described at
+/// `wxpay_client_new()`. Pure: no network, thread-safe.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `reason` is
+/// NULL or a NUL-terminated string; `out_reply` and `out_error` are NULL or
+/// valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_notification_failure_reply(
+    client: *const WxPayClient,
+    reason: *const c_char,
+    out_reply: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe { clear_out(out_reply, "out_reply")? };
+        let client = unsafe { client_ref(client)? };
+        let reason = unsafe { read_str(reason, "reason")? };
+        let reply = c_string(client.notification_failure_reply(reason))?;
+        // SAFETY: checked above.
+        unsafe { out_reply.write(reply) };
+        Ok(())
+    })
+}
+
 /// Frees a string returned by this library (`*out_json`, `*out_sign`,
-/// `*out_error`). NULL is a no-op. Never pass it a string from anywhere else,
-/// nor the static strings of `wxpay_version()` and `wxpay_result_name()`; and
-/// never free a libwxpay string with `free()`.
+/// `*out_reply`, `*out_error`). NULL is a no-op. Never pass it a string from
+/// anywhere else, nor the static strings of `wxpay_version()` and
+/// `wxpay_result_name()`; and never free a libwxpay string with `free()`.
 ///
 /// # Safety
 ///
@@ -797,6 +1506,405 @@ mod tests {
         assert_eq!(code, 0);
         assert!(error.is_null());
         assert_eq!(take(out), "7F77B507B755B3262884291517E380F8");
+    }
+
+    const V2_CONFIG: &CStr = c"{\"api\":\"v2\",\"appid\":\"wxd930ea5d5a258f4f\",\"mch_id\":\"10000100\",\"api_key\":\"192006250b4c09247ec02edce69f6a2d\",\"notify_url\":\"https://example.com/notify\",\"api_base\":\"http://127.0.0.1:1\",\"timeout_ms\":1000}";
+    const LEGACY_CONFIG: &CStr = c"{\"appid\":\"wx1\",\"app_secret\":\"s\",\"app_key\":\"k\",\"partner_id\":\"1\",\"partner_key\":\"p\",\"notify_url\":\"https://example.com/n\",\"api_base\":\"http://127.0.0.1:1\"}";
+
+    /// A client for `config`, freed when dropped.
+    struct Handle(*mut WxPayClient);
+
+    impl Handle {
+        fn new(config: &CStr) -> Handle {
+            let mut client = ptr::null_mut();
+            let code = unsafe { wxpay_client_new(config.as_ptr(), &mut client, ptr::null_mut()) };
+            assert_eq!(code, 0);
+            Handle(client)
+        }
+    }
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            unsafe { wxpay_client_free(self.0) };
+        }
+    }
+
+    /// A payment notification for the V2_CONFIG merchant, signed with its key.
+    fn signed_payment(total_fee: &str) -> Vec<u8> {
+        let mut fields: crate::sign::Fields = [
+            ("return_code", "SUCCESS"),
+            ("result_code", "SUCCESS"),
+            ("appid", "wxd930ea5d5a258f4f"),
+            ("mch_id", "10000100"),
+            ("nonce_str", "n1"),
+            ("out_trade_no", "FFI1"),
+            ("transaction_id", "4200000001"),
+            ("total_fee", total_fee),
+            ("time_end", "20240101120000"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let key = Secret::new("192006250b4c09247ec02edce69f6a2d");
+        let sign = crate::sign::sign_v2(&fields, &key, crate::sign::SignType::Md5);
+        fields.insert("sign".into(), sign.into_signature());
+        crate::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+    }
+
+    fn kind_of(result: Result<impl fmt::Debug, Error>) -> crate::ErrorKind {
+        result.expect_err("refused").kind()
+    }
+
+    #[test]
+    fn order_refs_are_flat_and_strict() {
+        assert_eq!(
+            order_ref_from_json(r#"{"out_trade_no":"A1"}"#).expect("valid"),
+            OrderRef::OutTradeNo("A1".into())
+        );
+        assert_eq!(
+            order_ref_from_json(r#"{"transaction_id":"4200","out_trade_no":null}"#).expect("valid"),
+            OrderRef::TransactionId("4200".into())
+        );
+        use crate::ErrorKind as K;
+        for (json, kind) in [
+            ("{", K::InvalidJson),
+            ("[1,", K::InvalidJson),
+            ("{} x", K::InvalidJson),
+            ("[]", K::InvalidArgument),
+            ("\"A1\"", K::InvalidArgument),
+            ("{}", K::InvalidArgument),
+            (
+                r#"{"out_trade_no":"A1","transaction_id":"4200"}"#,
+                K::InvalidArgument,
+            ),
+            (r#"{"out_trade_no":5}"#, K::InvalidArgument),
+            (r#"{"out_trade_no":""}"#, K::InvalidArgument),
+            (r#"{"out_trade_no":"A 1"}"#, K::InvalidArgument),
+            (r#"{"out_trade_no":"A1","x":1}"#, K::InvalidArgument),
+            (
+                r#"{"out_trade_no":"A1","out_trade_no":"A2"}"#,
+                K::InvalidArgument,
+            ),
+            // serde's enum form is not the C API's.
+            (r#"{"OutTradeNo":"A1"}"#, K::InvalidArgument),
+        ] {
+            assert_eq!(kind_of(order_ref_from_json(json)), kind, "{json}");
+        }
+        let long = format!(r#"{{"out_trade_no":"{}"}}"#, "A".repeat(33));
+        assert_eq!(kind_of(order_ref_from_json(&long)), K::InvalidArgument);
+        let message = order_ref_from_json(r#"{"out_trade_no":"A1","out_trade_no":"A2"}"#)
+            .expect_err("duplicated")
+            .to_string();
+        assert!(message.contains("more than once"), "{message}");
+    }
+
+    #[test]
+    fn refunds_are_flat_and_strict() {
+        let refund = refund_from_json(
+            r#"{"transaction_id":"4200","out_refund_no":"R1","total_fee":1999,"refund_fee":999,"refund_desc":"half"}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            refund,
+            RefundRequest {
+                order: OrderRef::TransactionId("4200".into()),
+                out_refund_no: "R1".into(),
+                total_fee: 1999,
+                refund_fee: 999,
+                refund_desc: Some("half".into()),
+            }
+        );
+        let minimal = refund_from_json(
+            r#"{"out_trade_no":"A1","out_refund_no":"R1","total_fee":1,"refund_fee":1}"#,
+        )
+        .expect("valid");
+        assert_eq!(minimal.refund_desc, None);
+        const BASE: &str = r#""out_trade_no":"A1","out_refund_no":"R1""#;
+        for (rest, needle) in [
+            (r#""total_fee":1"#, "refund_fee is missing"),
+            (r#""total_fee":0,"refund_fee":1"#, "total_fee"),
+            (r#""total_fee":-1,"refund_fee":1"#, "total_fee"),
+            (r#""total_fee":1.5,"refund_fee":1"#, "total_fee"),
+            (r#""total_fee":1e2,"refund_fee":1"#, "total_fee"),
+            (r#""total_fee":"100","refund_fee":1"#, "total_fee"),
+            (r#""total_fee":2147483648,"refund_fee":1"#, "total_fee"),
+            (
+                r#""total_fee":18446744073709551616,"refund_fee":1"#,
+                "total_fee",
+            ),
+            (
+                r#""total_fee":1,"refund_fee":1,"refund_desc":5"#,
+                "refund_desc",
+            ),
+            (
+                r#""total_fee":1,"refund_fee":1,"refund_fee":100"#,
+                "more than once",
+            ),
+            (r#""total_fee":1,"refund_fee":1,"amount":1"#, "amount"),
+        ] {
+            let json = format!("{{{BASE},{rest}}}");
+            let error = refund_from_json(&json).expect_err("refused");
+            assert_eq!(error.kind(), crate::ErrorKind::InvalidArgument, "{json}");
+            assert!(error.to_string().contains(needle), "{json}: {error}");
+        }
+        let no_refund_no =
+            refund_from_json(r#"{"out_trade_no":"A1","total_fee":1,"refund_fee":1}"#);
+        assert_eq!(kind_of(no_refund_no), crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn payment_notifications_verify_and_carry_the_reply() {
+        let client = Handle::new(V2_CONFIG);
+        let body = signed_payment("1999");
+        let mut out = ptr::dangling_mut::<c_char>();
+        let mut error = ptr::dangling_mut::<c_char>();
+        let code = unsafe {
+            wxpay_verify_payment_notification(
+                client.0,
+                body.as_ptr(),
+                body.len() as u64,
+                1999,
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, 0);
+        assert!(error.is_null());
+        let doc: Value = serde_json::from_str(&take(out)).expect("JSON");
+        assert_eq!(doc["notification"]["paid"], true);
+        assert_eq!(doc["notification"]["total_fee"], 1999);
+        assert_eq!(doc["notification"]["out_trade_no"], "FFI1");
+        assert_eq!(doc["notification"]["fields"]["mch_id"], "10000100");
+        assert_eq!(doc["reply"], crate::notify::V2_SUCCESS_REPLY);
+
+        // Unchecked amount.
+        let code = unsafe {
+            wxpay_verify_payment_notification(
+                client.0,
+                body.as_ptr(),
+                body.len() as u64,
+                0,
+                &mut out,
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(code, 0);
+        take(out);
+
+        let refused = |body: &[u8], len: u64, fee: i64| {
+            let mut out = ptr::dangling_mut::<c_char>();
+            let mut error = ptr::dangling_mut::<c_char>();
+            let code = unsafe {
+                wxpay_verify_payment_notification(
+                    client.0,
+                    body.as_ptr(),
+                    len,
+                    fee,
+                    &mut out,
+                    &mut error,
+                )
+            };
+            assert!(out.is_null());
+            (code, error_doc(error))
+        };
+        let (code, doc) = refused(&body, body.len() as u64, 1998);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        let reply = doc["reply"].as_str().expect("a failure reply");
+        assert_eq!(
+            reply,
+            crate::notify::v2_failure_reply("invalid_notification"),
+            "the reply names the kind, not the details"
+        );
+        assert!(doc["message"].as_str().expect("message").contains("1998"));
+
+        let tampered = String::from_utf8(body.clone())
+            .expect("utf-8")
+            .replace("1999", "1")
+            .into_bytes();
+        let (code, doc) = refused(&tampered, tampered.len() as u64, 0);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        assert!(doc["message"]
+            .as_str()
+            .expect("message")
+            .contains("signature"));
+
+        let (code, doc) = refused(b"\xff\xfe<xml>", 7, 0);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        assert!(doc["reply"].is_string());
+        let (code, doc) = refused(b"", 0, 0);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        assert!(doc["reply"].is_string());
+
+        // A length over the limit is refused before any byte is read: the
+        // one-byte buffer would otherwise be overrun.
+        let (code, doc) = refused(b"x", WXPAY_MAX_INPUT_BYTES as u64 + 1, 0);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INPUT_TOO_LONG as i32);
+        assert!(doc["reply"].is_string());
+        let (code, _) = refused(b"x", u64::MAX, 0);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INPUT_TOO_LONG as i32);
+
+        let (code, doc) = refused(&body, body.len() as u64, i64::from(i32::MAX) + 1);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert!(doc["message"]
+            .as_str()
+            .expect("message")
+            .contains("expected_total_fee"));
+        assert!(doc["reply"].is_string());
+
+        // NULLs: a NULL client leaves no way to build a reply.
+        let mut error = ptr::null_mut();
+        let code = unsafe {
+            wxpay_verify_payment_notification(
+                ptr::null(),
+                body.as_ptr(),
+                body.len() as u64,
+                0,
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+        assert!(error_doc(error).get("reply").is_none());
+        let code = unsafe {
+            wxpay_verify_payment_notification(client.0, ptr::null(), 0, 0, &mut out, &mut error)
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+        let doc = error_doc(error);
+        assert!(doc["message"].as_str().expect("message").contains("body"));
+        assert!(doc["reply"].is_string());
+        let code = unsafe {
+            wxpay_verify_payment_notification(
+                client.0,
+                body.as_ptr(),
+                body.len() as u64,
+                0,
+                ptr::null_mut(),
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+        assert!(error_doc(error)["message"]
+            .as_str()
+            .expect("message")
+            .contains("out_json"));
+    }
+
+    #[test]
+    fn refund_notifications_need_their_encrypted_req_info() {
+        let client = Handle::new(V2_CONFIG);
+        // A payment notification is not a refund notification.
+        let body = signed_payment("1");
+        let mut out = ptr::dangling_mut::<c_char>();
+        let mut error = ptr::null_mut();
+        let code = unsafe {
+            wxpay_verify_refund_notification(
+                client.0,
+                body.as_ptr(),
+                body.len() as u64,
+                0,
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        assert!(out.is_null());
+        assert!(error_doc(error)["reply"].is_string());
+    }
+
+    #[test]
+    fn v2_operations_check_their_arguments_before_the_network() {
+        let v2 = Handle::new(V2_CONFIG);
+        let legacy = Handle::new(LEGACY_CONFIG);
+        let mut out = ptr::dangling_mut::<c_char>();
+        let mut error = ptr::null_mut();
+        let code = unsafe { wxpay_query_order(v2.0, c"{\"id\":1}".as_ptr(), &mut out, &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert!(out.is_null());
+        assert!(error_doc(error)["message"]
+            .as_str()
+            .expect("message")
+            .contains("order_ref_json"));
+        // A legacy client refuses API v2 operations, without a network call.
+        let code = unsafe {
+            wxpay_query_refunds(
+                legacy.0,
+                c"{\"out_trade_no\":\"A1\"}".as_ptr(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert!(error_doc(error)["message"]
+            .as_str()
+            .expect("message")
+            .contains("API v2"));
+        let code = unsafe { wxpay_close_order(legacy.0, c"A1".as_ptr(), &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        take(error);
+        let code = unsafe { wxpay_close_order(v2.0, c"".as_ptr(), &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        take(error);
+        let code = unsafe {
+            wxpay_refund(
+                v2.0,
+                c"{\"out_trade_no\":\"A1\",\"out_refund_no\":\"R 1\",\"total_fee\":2,\"refund_fee\":1}"
+                    .as_ptr(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert!(error_doc(error)["message"]
+            .as_str()
+            .expect("message")
+            .contains("out_refund_no"));
+        // A valid query reaches the (closed) gateway port.
+        let code = unsafe {
+            wxpay_query_order(
+                v2.0,
+                c"{\"out_trade_no\":\"A1\"}".as_ptr(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NETWORK as i32);
+        assert!(out.is_null());
+        assert_eq!(error_doc(error)["retryable"], true);
+    }
+
+    #[test]
+    fn notification_replies() {
+        let v2 = Handle::new(V2_CONFIG);
+        let legacy = Handle::new(LEGACY_CONFIG);
+        let mut reply = ptr::null_mut();
+        let code = unsafe { wxpay_notification_success_reply(v2.0, &mut reply, ptr::null_mut()) };
+        assert_eq!(code, 0);
+        assert_eq!(take(reply), crate::notify::V2_SUCCESS_REPLY);
+        let code =
+            unsafe { wxpay_notification_success_reply(legacy.0, &mut reply, ptr::null_mut()) };
+        assert_eq!(code, 0);
+        assert_eq!(take(reply), "success");
+        let code = unsafe {
+            wxpay_notification_failure_reply(
+                v2.0,
+                c"busy ]]> now".as_ptr(),
+                &mut reply,
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(code, 0);
+        let fields = crate::xml::parse(take(reply).as_bytes()).expect("XML");
+        assert_eq!(fields["return_code"], "FAIL");
+        assert_eq!(fields["return_msg"], "busy ]]> now");
+        let mut error = ptr::null_mut();
+        let code =
+            unsafe { wxpay_notification_failure_reply(v2.0, ptr::null(), &mut reply, &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+        assert!(reply.is_null());
+        take(error);
+        let code = unsafe { wxpay_notification_success_reply(ptr::null(), &mut reply, &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+        take(error);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The C ABI from C: the checked-in header is the one cbindgen generates, and
 //! the C programs of `tests/c/` compile against it (`gcc -Wall -Wextra
 //! -Werror`), link against both the shared and the static library cargo
-//! built, and behave against an in-process sandbox.
+//! built, and behave against an in-process sandbox: `pay.c` (the 2014 flow
+//! from many threads), `abuse.c` (every function misused) and `lifecycle.c`
+//! (an API v2 order from payment to refund, with its own notify_url).
 //!
 //! Needs `gcc` on the PATH. The libraries are the ones in the target
 //! directory of this test executable (`target/<profile>/libwxpay.{so,a}`),
@@ -14,6 +16,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use wxpay::sandbox::{Endpoint, Sandbox, SandboxConfig};
+use wxpay::sign::SignType;
+use wxpay::v2::TradeState;
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -257,5 +261,77 @@ fn abuse_program_gets_codes_and_error_documents() {
             "abuse ({link:?}) failed:\n{stdout}\n{stderr}"
         );
         assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    }
+}
+
+#[test]
+fn lifecycle_program_runs_a_v2_order_from_payment_to_refund() {
+    check_gcc();
+    let dir = ScratchDir::new("lifecycle");
+    let programs: Vec<(Link, PathBuf)> = [Link::Shared, Link::Static]
+        .into_iter()
+        .map(|link| (link, compile("lifecycle", link, &dir.0)))
+        .collect();
+    let usage = run(Command::new(&programs[0].1).env_remove("WXPAY_SANDBOX_URL"));
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage"));
+
+    for (sign_type, name) in [
+        (SignType::Md5, "MD5"),
+        (SignType::HmacSha256, "HMAC-SHA256"),
+    ] {
+        let sandbox = Sandbox::start(SandboxConfig {
+            sign_type,
+            notify_retry_ms: 50,
+            ..SandboxConfig::default()
+        })
+        .expect("start the sandbox");
+        for (link, exe) in &programs {
+            // The C program is the merchant: it listens for the sandbox's
+            // notifications itself and asks the sandbox to simulate the
+            // user paying (POST /sandbox/pay).
+            let output = run(Command::new(exe).args([sandbox.base_url(), name]));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                output.status.success(),
+                "lifecycle ({link:?}, {name}) failed:\n{stdout}\n{stderr}"
+            );
+            assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+            let no = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("order "))
+                .expect("the program names its order");
+
+            // The sandbox saw the same life cycle.
+            let orders = sandbox.v2_orders();
+            let order = orders
+                .iter()
+                .find(|o| o.out_trade_no == no)
+                .expect("the order is recorded");
+            assert_eq!(order.total_fee, 1999);
+            assert_eq!(order.trade_state, TradeState::Refund, "{order:?}");
+            assert_eq!(order.refunds.len(), 1, "{order:?}");
+            assert_eq!(order.refunds[0].refund_fee, 999);
+            assert_eq!(order.refunds[0].out_refund_no, format!("R{no}"));
+            let unpaid = orders
+                .iter()
+                .find(|o| o.out_trade_no == format!("{no}U"))
+                .expect("the second order is recorded");
+            assert_eq!(unpaid.trade_state, TradeState::Closed);
+            // Both notifications were acknowledged with the reply libwxpay
+            // gave the C program.
+            let notifications: Vec<_> = sandbox
+                .notifications()
+                .into_iter()
+                .filter(|n| n.out_trade_no == no)
+                .collect();
+            let kinds: Vec<&str> = notifications.iter().map(|n| n.kind.as_str()).collect();
+            assert_eq!(kinds, ["payment", "refund"], "{notifications:?}");
+            assert!(
+                notifications.iter().all(|n| n.acknowledged),
+                "{notifications:?}"
+            );
+        }
     }
 }

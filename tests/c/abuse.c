@@ -1,7 +1,9 @@
 /*
  * abuse.c: every function of libwxpay called with what a careless or hostile
- * caller passes: NULLs, invalid UTF-8, broken JSON, wrong types, 16 MiB
- * strings, bad amounts. Each call must return the documented non-zero code,
+ * caller passes: NULLs, invalid UTF-8, broken JSON, wrong types, duplicated
+ * keys, 16 MiB strings, lengths past the end of a buffer, bad amounts,
+ * hostile notification bodies, API v2 calls on a 2014-flow client. Each call
+ * must return the documented non-zero code,
  * an error document naming that code and kind, NULL outputs, and no leak
  * (run it under valgrind or ASAN to see the last part).
  *
@@ -382,6 +384,499 @@ static void check_sign(void) {
     free(huge);
 }
 
+/* ------------------------------------------------------------ API v2 */
+
+/* Like expect_failure, and the error document must not contain `absent`. */
+static void expect_failure_lacking(const char *what, int32_t got, int32_t want, const void *out,
+                                   char *error, const char *absent) {
+    if (error != NULL && error != SENTINEL && strstr(error, absent) != NULL) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "error document has %s: %.300s", absent, error);
+        fail(what, detail);
+    }
+    expect_failure(what, got, want, out, error, 1, NULL);
+}
+
+/* The functions taking (client, const char *json, char **out_json, char **out_error). */
+typedef int32_t (*json_call)(const WxPayClient *, const char *, char **, char **);
+
+/* The functions taking (client, body, body_len, expected_fee, out_json, out_error). */
+typedef int32_t (*verify_call)(const WxPayClient *, const uint8_t *, uint64_t, int64_t, char **,
+                               char **);
+
+static const char *const GOOD_REF = "{\"out_trade_no\":\"ABUSE1\"}";
+static const char *const GOOD_REFUND =
+    "{\"out_trade_no\":\"ABUSE1\",\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":1}";
+
+struct json_case {
+    const char *what;
+    const char *json;
+    int32_t want;
+    const char *needle;
+};
+
+/* The NULL, size and network checks every JSON-taking v2 function shares,
+ * then `cases`. `v2` is an offline API v2 client, `legacy` an offline 2014 one. */
+static void check_json_call(const char *name, json_call call, const char *good,
+                            const char *argument, const struct json_case *cases, size_t count,
+                            const WxPayClient *v2, const WxPayClient *legacy) {
+    char what[160];
+    char *json;
+    char *error;
+    int32_t rc;
+
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(NULL, good, &json, &error);
+    snprintf(what, sizeof what, "%s(NULL client)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, json, error, 1, "client");
+
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, NULL, &json, &error);
+    snprintf(what, sizeof what, "%s(NULL %s)", name, argument);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, json, error, 1, argument);
+
+    error = SENTINEL;
+    rc = call(v2, good, NULL, &error);
+    snprintf(what, sizeof what, "%s(NULL out_json)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error, 1, "out_json");
+
+    rc = call(NULL, NULL, NULL, NULL);
+    snprintf(what, sizeof what, "%s(all NULL)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0, NULL);
+
+    json = SENTINEL;
+    rc = call(v2, "{", &json, NULL);
+    snprintf(what, sizeof what, "%s(broken JSON, no out_error)", name);
+    expect_failure(what, rc, WXPAY_ERR_INVALID_JSON, json, NULL, 0, NULL);
+
+    for (size_t i = 0; i < count; i++) {
+        json = SENTINEL;
+        error = SENTINEL;
+        rc = call(v2, cases[i].json, &json, &error);
+        snprintf(what, sizeof what, "%s(%s)", name, cases[i].what);
+        expect_failure(what, rc, cases[i].want, json, error, 1, cases[i].needle);
+    }
+
+    char *huge = huge_string((size_t)16 << 20, "{\"out_trade_no\":\"");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, huge, &json, &error);
+    snprintf(what, sizeof what, "%s(16 MiB)", name);
+    expect_failure(what, rc, WXPAY_ERR_INPUT_TOO_LONG, json, error, 1, argument);
+    free(huge);
+
+    /* Valid, but nothing listens on the gateway port. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, good, &json, &error);
+    snprintf(what, sizeof what, "%s(gateway unreachable)", name);
+    expect_failure(what, rc, WXPAY_ERR_NETWORK, json, error, 1, "\"retryable\":true");
+
+    /* A 2014-flow client has no API v2 operations. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(legacy, good, &json, &error);
+    snprintf(what, sizeof what, "%s(legacy client)", name);
+    expect_failure(what, rc, WXPAY_ERR_INVALID_ARGUMENT, json, error, 1, "API v2");
+}
+
+/* Order references, for wxpay_query_order and wxpay_query_refunds. */
+static const struct json_case ORDER_REF_CASES[] = {
+    {"invalid UTF-8", "{\"out_trade_no\":\"\xff\"}", WXPAY_ERR_INVALID_UTF8, "order_ref_json"},
+    {"truncated UTF-8", "{\"out_trade_no\":\"\xe6\x94\"}", WXPAY_ERR_INVALID_UTF8, NULL},
+    {"empty string", "", WXPAY_ERR_INVALID_JSON, NULL},
+    {"broken JSON", "{\"out_trade_no\":", WXPAY_ERR_INVALID_JSON, NULL},
+    {"broken array", "[1,", WXPAY_ERR_INVALID_JSON, NULL},
+    {"trailing garbage", "{\"out_trade_no\":\"A\"} x", WXPAY_ERR_INVALID_JSON, NULL},
+    {"array", "[\"ABUSE1\"]", WXPAY_ERR_INVALID_ARGUMENT, "JSON object"},
+    {"null", "null", WXPAY_ERR_INVALID_ARGUMENT, NULL},
+    {"bare string", "\"ABUSE1\"", WXPAY_ERR_INVALID_ARGUMENT, NULL},
+    {"empty object", "{}", WXPAY_ERR_INVALID_ARGUMENT, "out_trade_no or transaction_id"},
+    {"both keys", "{\"out_trade_no\":\"A\",\"transaction_id\":\"4200\"}",
+     WXPAY_ERR_INVALID_ARGUMENT, "not both"},
+    {"out_trade_no a number", "{\"out_trade_no\":5}", WXPAY_ERR_INVALID_ARGUMENT,
+     "must be a string"},
+    {"transaction_id an object", "{\"transaction_id\":{}}", WXPAY_ERR_INVALID_ARGUMENT,
+     "transaction_id"},
+    {"empty out_trade_no", "{\"out_trade_no\":\"\"}", WXPAY_ERR_INVALID_ARGUMENT,
+     "characters of"},
+    {"control character", "{\"out_trade_no\":\"A\\u0001\"}", WXPAY_ERR_INVALID_ARGUMENT,
+     "characters of"},
+    {"33 characters", "{\"out_trade_no\":\"012345678901234567890123456789012\"}",
+     WXPAY_ERR_INVALID_ARGUMENT, "characters of"},
+    {"serde's enum form", "{\"OutTradeNo\":\"A\"}", WXPAY_ERR_INVALID_ARGUMENT, "unknown key"},
+    {"unknown key with an escaped NUL", "{\"out_trade_no\":\"A\",\"x\\u0000y\":1}",
+     WXPAY_ERR_INVALID_ARGUMENT, "unknown key"},
+    {"duplicated key", "{\"out_trade_no\":\"A\",\"out_trade_no\":\"B\"}",
+     WXPAY_ERR_INVALID_ARGUMENT, "more than once"},
+};
+
+#define REFUND(fields) "{\"out_trade_no\":\"ABUSE1\"," fields "}"
+#define AMOUNTS "\"total_fee\":2,\"refund_fee\":1"
+static const struct json_case REFUND_CASES[] = {
+    {"invalid UTF-8 refund_desc",
+     REFUND("\"out_refund_no\":\"R1\"," AMOUNTS ",\"refund_desc\":\"\xc3\x28\""),
+     WXPAY_ERR_INVALID_UTF8, "refund_json"},
+    {"broken JSON", "{\"out_trade_no\":\"A\",", WXPAY_ERR_INVALID_JSON, NULL},
+    {"array", "[1,2]", WXPAY_ERR_INVALID_ARGUMENT, NULL},
+    {"no order", "{\"out_refund_no\":\"R1\"," AMOUNTS "}", WXPAY_ERR_INVALID_ARGUMENT,
+     "out_trade_no or transaction_id"},
+    {"both orders",
+     "{\"out_trade_no\":\"A\",\"transaction_id\":\"4200\",\"out_refund_no\":\"R1\"," AMOUNTS "}",
+     WXPAY_ERR_INVALID_ARGUMENT, "not both"},
+    {"no out_refund_no", REFUND(AMOUNTS), WXPAY_ERR_INVALID_ARGUMENT, "out_refund_no"},
+    {"out_refund_no a number", REFUND("\"out_refund_no\":1," AMOUNTS), WXPAY_ERR_INVALID_ARGUMENT,
+     "out_refund_no"},
+    {"out_refund_no with a space", REFUND("\"out_refund_no\":\"R 1\"," AMOUNTS),
+     WXPAY_ERR_INVALID_ARGUMENT, "out_refund_no"},
+    {"empty out_refund_no", REFUND("\"out_refund_no\":\"\"," AMOUNTS), WXPAY_ERR_INVALID_ARGUMENT,
+     "out_refund_no"},
+    {"no total_fee", REFUND("\"out_refund_no\":\"R1\",\"refund_fee\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "total_fee is missing"},
+    {"no refund_fee", REFUND("\"out_refund_no\":\"R1\",\"total_fee\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_fee is missing"},
+    {"total_fee as a string",
+     REFUND("\"out_refund_no\":\"R1\",\"total_fee\":\"2\",\"refund_fee\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "total_fee"},
+    {"refund_fee 1.5", REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":1.5"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_fee"},
+    {"refund_fee 1e0", REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":1e0"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_fee"},
+    {"refund_fee 0", REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":0"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_fee"},
+    {"refund_fee -1", REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":-1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_fee"},
+    {"total_fee 2^31",
+     REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2147483648,\"refund_fee\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "total_fee"},
+    {"total_fee 10^20",
+     REFUND("\"out_refund_no\":\"R1\",\"total_fee\":100000000000000000000,\"refund_fee\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "total_fee"},
+    {"refund_fee above total_fee",
+     REFUND("\"out_refund_no\":\"R1\",\"total_fee\":1,\"refund_fee\":2"),
+     WXPAY_ERR_INVALID_ARGUMENT, "larger than total_fee"},
+    {"duplicated refund_fee",
+     REFUND("\"out_refund_no\":\"R1\",\"total_fee\":2,\"refund_fee\":1,\"refund_fee\":2000"),
+     WXPAY_ERR_INVALID_ARGUMENT, "more than once"},
+    {"refund_desc a number", REFUND("\"out_refund_no\":\"R1\"," AMOUNTS ",\"refund_desc\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "refund_desc"},
+    {"unknown key", REFUND("\"out_refund_no\":\"R1\"," AMOUNTS ",\"amount\":1"),
+     WXPAY_ERR_INVALID_ARGUMENT, "amount"},
+};
+#undef AMOUNTS
+#undef REFUND
+
+static void check_close_order(const WxPayClient *v2, const WxPayClient *legacy) {
+    char *error = SENTINEL;
+    int32_t rc = wxpay_close_order(NULL, "ABUSE1", &error);
+    expect_failure("close_order(NULL client)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error, 1,
+                   "client");
+    error = SENTINEL;
+    rc = wxpay_close_order(v2, NULL, &error);
+    expect_failure("close_order(NULL out_trade_no)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error, 1,
+                   "out_trade_no");
+    rc = wxpay_close_order(NULL, NULL, NULL);
+    expect_failure("close_order(all NULL)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0, NULL);
+
+    struct {
+        const char *what;
+        const char *no;
+        int32_t want;
+        const char *needle;
+    } cases[] = {
+        {"close_order(invalid UTF-8)", "AB\xff", WXPAY_ERR_INVALID_UTF8, "out_trade_no"},
+        {"close_order(empty)", "", WXPAY_ERR_INVALID_ARGUMENT, "out_trade_no"},
+        {"close_order(a space)", "A B", WXPAY_ERR_INVALID_ARGUMENT, "characters of"},
+        {"close_order(JSON instead of a number)", "{\"out_trade_no\":\"A\"}",
+         WXPAY_ERR_INVALID_ARGUMENT, "characters of"},
+        {"close_order(33 characters)", "012345678901234567890123456789012",
+         WXPAY_ERR_INVALID_ARGUMENT, "characters of"},
+        {"close_order(gateway unreachable)", "ABUSE1", WXPAY_ERR_NETWORK, "\"retryable\":true"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        error = SENTINEL;
+        rc = wxpay_close_order(v2, cases[i].no, &error);
+        expect_failure(cases[i].what, rc, cases[i].want, NULL, error, 1, cases[i].needle);
+    }
+    rc = wxpay_close_order(v2, "", NULL);
+    expect_failure("close_order(empty, no out_error)", rc, WXPAY_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   0, NULL);
+
+    char *huge = huge_string((size_t)16 << 20, "A");
+    error = SENTINEL;
+    rc = wxpay_close_order(v2, huge, &error);
+    expect_failure("close_order(16 MiB)", rc, WXPAY_ERR_INPUT_TOO_LONG, NULL, error, 1,
+                   "out_trade_no");
+    free(huge);
+
+    error = SENTINEL;
+    rc = wxpay_close_order(legacy, "ABUSE1", &error);
+    expect_failure("close_order(legacy client)", rc, WXPAY_ERR_INVALID_ARGUMENT, NULL, error, 1,
+                   "API v2");
+}
+
+/* Writes into `buf` a payment notification for the sandbox's v2 merchant
+ * claiming `claimed_fee`, signed (with wxpay_sign) for `signed_fee`. */
+static int signed_notification(char *buf, size_t size, const char *signed_fee,
+                               const char *claimed_fee) {
+    char params[512];
+    snprintf(params, sizeof params,
+             "{\"appid\":\"" SANDBOX_APPID "\",\"mch_id\":\"" SANDBOX_MCH_ID "\","
+             "\"nonce_str\":\"abuse\",\"out_trade_no\":\"ABUSE1\",\"result_code\":\"SUCCESS\","
+             "\"return_code\":\"SUCCESS\",\"total_fee\":\"%s\",\"transaction_id\":\"4200000001\"}",
+             signed_fee);
+    char *sign = NULL;
+    if (wxpay_sign("v2-md5", SANDBOX_API_KEY, params, &sign, NULL) != WXPAY_OK) {
+        return -1;
+    }
+    int n = snprintf(buf, size,
+                     "<xml><appid>" SANDBOX_APPID "</appid><mch_id>" SANDBOX_MCH_ID "</mch_id>"
+                     "<nonce_str>abuse</nonce_str><out_trade_no>ABUSE1</out_trade_no>"
+                     "<result_code>SUCCESS</result_code><return_code>SUCCESS</return_code>"
+                     "<total_fee>%s</total_fee><transaction_id>4200000001</transaction_id>"
+                     "<sign>%s</sign></xml>",
+                     claimed_fee, sign);
+    wxpay_string_free(sign);
+    return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+#define BYTES(literal) (const uint8_t *)(literal), (uint64_t)(sizeof(literal) - 1)
+
+static void check_verify_call(const char *name, verify_call call, const char *expected_name,
+                              const WxPayClient *v2) {
+    char what[160];
+    char *json;
+    char *error;
+    int32_t rc;
+    const char *reply = "\"reply\":\"<xml><return_code><![CDATA[FAIL]]>";
+
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(NULL, BYTES("<xml></xml>"), 0, &json, &error);
+    snprintf(what, sizeof what, "%s(NULL client): no reply without a client", name);
+    expect_failure_lacking(what, rc, WXPAY_ERR_NULL_ARGUMENT, json, error, "\"reply\"");
+
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, NULL, 5, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(NULL body)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, json, error, 1, "body");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, NULL, 0, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(NULL body, length 0)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, json, error, 1, reply);
+
+    error = SENTINEL;
+    rc = call(v2, BYTES("<xml></xml>"), 0, NULL, &error);
+    snprintf(what, sizeof what, "%s(NULL out_json)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error, 1, "out_json");
+
+    rc = call(NULL, NULL, 0, 0, NULL, NULL);
+    snprintf(what, sizeof what, "%s(all NULL)", name);
+    expect_failure(what, rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0, NULL);
+
+    /* A length past the end of a 1-byte buffer: refused before any read
+     * (ASAN and valgrind would see one). */
+    static const uint8_t one[1] = {'<'};
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, one, (uint64_t)WXPAY_MAX_INPUT_BYTES + 1, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(length WXPAY_MAX_INPUT_BYTES + 1)", name);
+    expect_failure(what, rc, WXPAY_ERR_INPUT_TOO_LONG, json, error, 1, reply);
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, one, UINT64_MAX, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(length UINT64_MAX)", name);
+    expect_failure(what, rc, WXPAY_ERR_INPUT_TOO_LONG, json, error, 1, "body");
+
+    struct {
+        const char *what;
+        const uint8_t *body;
+        uint64_t len;
+    } refused[] = {
+        {"empty body", one, 0},
+        {"invalid UTF-8", BYTES("<xml><a>\xff\xfe</a></xml>")},
+        {"a NUL inside", BYTES("<xml><return_code>SUCCESS</return_code>\0<sign>x</sign></xml>")},
+        {"not XML", BYTES("{\"return_code\":\"SUCCESS\"}")},
+        {"unclosed XML", BYTES("<xml><return_code>SUCCESS")},
+        {"a DOCTYPE (XXE)",
+         BYTES("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+               "<xml><return_code>&e;</return_code></xml>")},
+        {"unsigned",
+         BYTES("<xml><return_code>SUCCESS</return_code><total_fee>1</total_fee></xml>")},
+        {"return_code FAIL", BYTES("<xml><return_code>FAIL</return_code></xml>")},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        json = SENTINEL;
+        error = SENTINEL;
+        rc = call(v2, refused[i].body, refused[i].len, 0, &json, &error);
+        snprintf(what, sizeof what, "%s(%s)", name, refused[i].what);
+        expect_failure(what, rc, WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, reply);
+    }
+
+    /* Exactly WXPAY_MAX_INPUT_BYTES is read (and refused by the XML reader). */
+    char *big = huge_string(WXPAY_MAX_INPUT_BYTES, "<xml><a>");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, (const uint8_t *)big, WXPAY_MAX_INPUT_BYTES, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(WXPAY_MAX_INPUT_BYTES body)", name);
+    expect_failure(what, rc, WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, "larger than");
+    free(big);
+    char *huge = huge_string((size_t)16 << 20, "<xml><a>");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, (const uint8_t *)huge, (size_t)16 << 20, 0, &json, &error);
+    snprintf(what, sizeof what, "%s(16 MiB body)", name);
+    expect_failure(what, rc, WXPAY_ERR_INPUT_TOO_LONG, json, error, 1, reply);
+    free(huge);
+
+    /* Expected amounts: 0 and below are "not checked"; above 2^31-1 refused. */
+    int64_t too_big[] = {(int64_t)INT32_MAX + 1, INT64_MAX};
+    for (size_t i = 0; i < 2; i++) {
+        json = SENTINEL;
+        error = SENTINEL;
+        rc = call(v2, BYTES("<xml></xml>"), too_big[i], &json, &error);
+        snprintf(what, sizeof what, "%s(%s %lld)", name, expected_name, (long long)too_big[i]);
+        expect_failure(what, rc, WXPAY_ERR_INVALID_ARGUMENT, json, error, 1, expected_name);
+    }
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = call(v2, BYTES("<xml></xml>"), INT64_MIN, &json, &error);
+    snprintf(what, sizeof what, "%s(%s INT64_MIN: not checked)", name, expected_name);
+    expect_failure(what, rc, WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, reply);
+}
+
+static void check_notifications(const WxPayClient *v2, const WxPayClient *legacy) {
+    check_verify_call("verify_payment_notification", wxpay_verify_payment_notification,
+                      "expected_total_fee", v2);
+    check_verify_call("verify_refund_notification", wxpay_verify_refund_notification,
+                      "expected_refund_fee", v2);
+
+    /* A notification signed with the merchant's key (wxpay_sign) verifies,
+     * offline; the same claiming another amount does not. */
+    char body[1024];
+    char *json = NULL;
+    char *error = SENTINEL;
+    int32_t rc;
+    if (signed_notification(body, sizeof body, "1", "1") != 0) {
+        fail("signed notification", "could not build it");
+        return;
+    }
+    rc = wxpay_verify_payment_notification(v2, (const uint8_t *)body, strlen(body), 1, &json,
+                                           &error);
+    expect_true("verify_payment_notification(signed with wxpay_sign) succeeds with NULL error",
+                rc == WXPAY_OK && json != NULL && error == NULL &&
+                    strstr(json, "\"paid\":true") != NULL &&
+                    strstr(json, "\"reply\":\"<xml><return_code><![CDATA[SUCCESS]]>") != NULL);
+    if (rc == WXPAY_OK) {
+        wxpay_string_free(json);
+    } else if (error != SENTINEL) {
+        fprintf(stderr, "  error: %s\n", error ? error : "(none)");
+        wxpay_string_free(error);
+    }
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_payment_notification(v2, (const uint8_t *)body, strlen(body), 2, &json,
+                                           &error);
+    expect_failure("verify_payment_notification(expected 2 fen, claims 1)", rc,
+                   WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, "expected 2");
+    if (signed_notification(body, sizeof body, "1", "100") != 0) {
+        fail("tampered notification", "could not build it");
+        return;
+    }
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_payment_notification(v2, (const uint8_t *)body, strlen(body), 0, &json,
+                                           &error);
+    expect_failure("verify_payment_notification(amount changed after signing)", rc,
+                   WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, "signature");
+    /* A refund verifier does not take a payment notification. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_refund_notification(v2, (const uint8_t *)body, strlen(body), 0, &json,
+                                          &error);
+    expect_failure("verify_refund_notification(a payment notification)", rc,
+                   WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, "req_info");
+
+    /* 2014-flow client: a query string, unsigned here; no refund notifications. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_payment_notification(legacy, BYTES("partner=1900000109&total_fee=1"), 0,
+                                           &json, &error);
+    expect_failure("verify_payment_notification(legacy, unsigned)", rc,
+                   WXPAY_ERR_INVALID_NOTIFICATION, json, error, 1, "\"reply\":\"fail\"");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_refund_notification(legacy, BYTES("<xml></xml>"), 0, &json, &error);
+    expect_failure("verify_refund_notification(legacy client)", rc, WXPAY_ERR_INVALID_ARGUMENT,
+                   json, error, 1, "\"reply\":\"fail\"");
+}
+
+static void check_replies(const WxPayClient *v2, const WxPayClient *legacy) {
+    char *reply = SENTINEL;
+    char *error = SENTINEL;
+    int32_t rc = wxpay_notification_success_reply(NULL, &reply, &error);
+    expect_failure("success_reply(NULL client)", rc, WXPAY_ERR_NULL_ARGUMENT, reply, error, 1,
+                   "client");
+    error = SENTINEL;
+    rc = wxpay_notification_success_reply(v2, NULL, &error);
+    expect_failure("success_reply(NULL out_reply)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error, 1,
+                   "out_reply");
+    reply = SENTINEL;
+    rc = wxpay_notification_success_reply(legacy, &reply, NULL);
+    expect_true("success_reply(legacy) is \"success\"",
+                rc == WXPAY_OK && reply != NULL && strcmp(reply, "success") == 0);
+    if (rc == WXPAY_OK) {
+        wxpay_string_free(reply);
+    }
+
+    reply = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_notification_failure_reply(v2, NULL, &reply, &error);
+    expect_failure("failure_reply(NULL reason)", rc, WXPAY_ERR_NULL_ARGUMENT, reply, error, 1,
+                   "reason");
+    reply = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_notification_failure_reply(v2, "bad \xff", &reply, &error);
+    expect_failure("failure_reply(invalid UTF-8 reason)", rc, WXPAY_ERR_INVALID_UTF8, reply, error,
+                   1, "reason");
+    char *huge = huge_string((size_t)16 << 20, "");
+    reply = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_notification_failure_reply(v2, huge, &reply, &error);
+    expect_failure("failure_reply(16 MiB reason)", rc, WXPAY_ERR_INPUT_TOO_LONG, reply, error, 1,
+                   "reason");
+    free(huge);
+    rc = wxpay_notification_failure_reply(NULL, NULL, NULL, NULL);
+    expect_failure("failure_reply(all NULL)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0, NULL);
+
+    /* A reason that tries to close the CDATA section stays inside it. */
+    reply = NULL;
+    rc = wxpay_notification_failure_reply(v2, "x]]><return_code>SUCCESS</return_code>", &reply,
+                                          NULL);
+    expect_true("failure_reply keeps a hostile reason inside CDATA",
+                rc == WXPAY_OK && reply != NULL &&
+                    strncmp(reply, "<xml><return_code><![CDATA[FAIL]]></return_code>", 48) == 0 &&
+                    strstr(reply, "]]]]><![CDATA[>") != NULL);
+    wxpay_string_free(reply);
+}
+
+static void check_v2(const WxPayClient *v2, const WxPayClient *legacy) {
+    check_json_call("query_order", wxpay_query_order, GOOD_REF, "order_ref_json", ORDER_REF_CASES,
+                    sizeof ORDER_REF_CASES / sizeof ORDER_REF_CASES[0], v2, legacy);
+    check_json_call("query_refunds", wxpay_query_refunds, GOOD_REF, "order_ref_json",
+                    ORDER_REF_CASES, sizeof ORDER_REF_CASES / sizeof ORDER_REF_CASES[0], v2,
+                    legacy);
+    check_json_call("refund", wxpay_refund, GOOD_REFUND, "refund_json", REFUND_CASES,
+                    sizeof REFUND_CASES / sizeof REFUND_CASES[0], v2, legacy);
+    check_close_order(v2, legacy);
+    check_notifications(v2, legacy);
+    check_replies(v2, legacy);
+}
+
 /* Needs a sandbox with a genprepay fault armed: errcode 45009 "quota". */
 static void check_gateway_error(const char *base) {
     char config[1024];
@@ -440,6 +935,20 @@ int main(int argc, char **argv) {
         return 1;
     }
     check_build_pay_params(client);
+
+    /* An API v2 client for the same closed port. */
+    char config_v2[1024];
+    WxPayClient *v2 = NULL;
+    if (sandbox_config_v2_json(config_v2, sizeof config_v2, "http://127.0.0.1:1",
+                               "https://example.com/notify", "MD5", 5000) != 0 ||
+        wxpay_client_new(config_v2, &v2, &error) != WXPAY_OK) {
+        fprintf(stderr, "abuse: cannot create the offline v2 client: %s\n", error ? error : "");
+        wxpay_string_free(error);
+        wxpay_client_free(client);
+        return 1;
+    }
+    check_v2(v2, client);
+    wxpay_client_free(v2);
     wxpay_client_free(client);
 
     check_sign();

@@ -17,10 +17,14 @@
     "3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K"
 #define SANDBOX_PARTNER_ID "1900000109"
 #define SANDBOX_PARTNER_KEY "8934e7d15453e97507ef794cf7b0519d"
+/* API v2: the example merchant id and API key (wxpay::sandbox::defaults). */
+#define SANDBOX_MCH_ID "10000100"
+#define SANDBOX_API_KEY "192006250b4c09247ec02edce69f6a2d"
 
 /* Writes the client configuration JSON for the sandbox at `base_url` into
  * `buf`; returns 0 on success, -1 when it does not fit. */
-static int sandbox_config_json(char *buf, size_t size, const char *base_url, int timeout_ms) {
+static inline int sandbox_config_json(char *buf, size_t size, const char *base_url,
+                                      int timeout_ms) {
     int n = snprintf(buf, size,
                      "{\"appid\":\"" SANDBOX_APPID "\","
                      "\"app_secret\":\"" SANDBOX_APP_SECRET "\","
@@ -31,6 +35,26 @@ static int sandbox_config_json(char *buf, size_t size, const char *base_url, int
                      "\"api_base\":\"%s\","
                      "\"timeout_ms\":%d}",
                      base_url, base_url, timeout_ms);
+    return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+/* Writes the API v2 client configuration JSON for the sandbox at `base_url`
+ * into `buf`, with notifications going to `notify_url` and requests signed
+ * with `sign_type` ("MD5" or "HMAC-SHA256": the sandbox's own setting);
+ * returns 0 on success, -1 when it does not fit. */
+static inline int sandbox_config_v2_json(char *buf, size_t size, const char *base_url,
+                                         const char *notify_url, const char *sign_type,
+                                         int timeout_ms) {
+    int n = snprintf(buf, size,
+                     "{\"api\":\"v2\","
+                     "\"appid\":\"" SANDBOX_APPID "\","
+                     "\"mch_id\":\"" SANDBOX_MCH_ID "\","
+                     "\"api_key\":\"" SANDBOX_API_KEY "\","
+                     "\"sign_type\":\"%s\","
+                     "\"notify_url\":\"%s\","
+                     "\"api_base\":\"%s\","
+                     "\"timeout_ms\":%d}",
+                     sign_type, notify_url, base_url, timeout_ms);
     return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 

@@ -87,6 +87,18 @@ class SandboxProcess:
         """The client configuration matching this sandbox."""
         return self.request("GET", "/sandbox/config")
 
+    def config_v2(self) -> dict:
+        """The API v2 client configuration matching this sandbox."""
+        return self.request("GET", "/sandbox/config?api=v2")
+
+    def pay(self, out_trade_no: str) -> None:
+        """The user pays the v2 order: the sandbox then POSTs the signed
+        notification to the order's notify_url (until acknowledged)."""
+        self.request("POST", "/sandbox/pay", {"out_trade_no": out_trade_no})
+
+    def notifications(self) -> list:
+        return self.request("GET", "/sandbox/notifications")
+
     def stats(self) -> dict:
         return self.request("GET", "/sandbox/stats")
 

@@ -44,6 +44,29 @@ SCRIPT = textwrap.dedent(
         pass
     assert legacy.get_prepaid_result(config, "VGL", 0.29, "b", "1.2.3.4")["status"] == 0
     legacy.clear_cache()
+
+    config_v2 = json.load(urllib.request.urlopen(base + "/sandbox/config?api=v2"))
+    with wxpay_ctypes.Client(config_v2) as client:
+        client.build_pay_params({"out_trade_no": "VGV2", "total_fee": 1, "body": "valgrind",
+                                 "client_ip": "1.2.3.4"})
+        assert client.query_order(out_trade_no="VGV2")["trade_state"] == "NOTPAY"
+        client.close_order("VGV2")
+        refused = (
+            lambda: client.query_refunds(out_trade_no="VGV2"),
+            lambda: client.refund(out_trade_no="VGV2", out_refund_no="R", total_fee=1,
+                                  refund_fee=2),
+            lambda: client.verify_payment_notification(b"<xml></xml>", 1),
+            lambda: client.verify_refund_notification(b"<xml><a>1</a></xml>"),
+        )
+        for call in refused:
+            try:
+                call()
+            except wxpay_ctypes.WxPayError as error:
+                assert error.reply is None or "FAIL" in error.reply
+            else:
+                raise SystemExit("a v2 call that must fail succeeded")
+        assert "SUCCESS" in client.notification_success_reply()
+        assert "FAIL" in client.notification_failure_reply("busy")
     print("ok")
     """
 )

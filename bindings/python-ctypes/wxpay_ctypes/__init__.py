@@ -9,6 +9,12 @@
 
     wxpay_ctypes.sign("legacy-sha1", app_key, {"appid": "wx...", ...})
 
+With an API v2 configuration the client also has ``query_order``,
+``close_order``, ``refund``, ``query_refunds``, and for the ``notify_url``
+handler ``verify_payment_notification`` / ``verify_refund_notification``
+(failures carry ``reply``, the failure body to answer with) and
+``notification_success_reply`` / ``notification_failure_reply``.
+
 Failures raise :class:`WxPayError` subclasses carrying ``code``, ``kind``,
 ``message``, ``errcode`` and ``errmsg`` (and more: see :class:`WxPayError`). :mod:`wxpay_ctypes.legacy` has a
 drop-in for the ``getPrePaidResult`` function of the 2014-era article.

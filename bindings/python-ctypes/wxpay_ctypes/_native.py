@@ -54,6 +54,7 @@ def candidates() -> List[Path]:
 
 def _declare(lib: ctypes.CDLL) -> None:
     c_char_p, c_void_p, c_int32 = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int32
+    c_int64, c_uint64 = ctypes.c_int64, ctypes.c_uint64
     out = ctypes.POINTER(ctypes.c_void_p)
     # Static strings: c_char_p converts them to bytes and never frees them.
     for name in ("wxpay_version",):
@@ -72,6 +73,21 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.wxpay_build_pay_params.restype = c_int32
     lib.wxpay_sign.argtypes = [c_char_p, c_char_p, c_char_p, out, out]
     lib.wxpay_sign.restype = c_int32
+    # API v2: (client, const char *json, char **out_json, char **out_error).
+    for name in ("wxpay_query_order", "wxpay_refund", "wxpay_query_refunds"):
+        getattr(lib, name).argtypes = [c_void_p, c_char_p, out, out]
+        getattr(lib, name).restype = c_int32
+    lib.wxpay_close_order.argtypes = [c_void_p, c_char_p, out]
+    lib.wxpay_close_order.restype = c_int32
+    # Notification bodies are bytes with a length (c_char_p passes the bytes
+    # object's buffer; NULs inside are fine since the length is given).
+    for name in ("wxpay_verify_payment_notification", "wxpay_verify_refund_notification"):
+        getattr(lib, name).argtypes = [c_void_p, c_char_p, c_uint64, c_int64, out, out]
+        getattr(lib, name).restype = c_int32
+    lib.wxpay_notification_success_reply.argtypes = [c_void_p, out, out]
+    lib.wxpay_notification_success_reply.restype = c_int32
+    lib.wxpay_notification_failure_reply.argtypes = [c_void_p, c_char_p, out, out]
+    lib.wxpay_notification_failure_reply.restype = c_int32
     lib.wxpay_string_free.argtypes = [c_void_p]
     lib.wxpay_string_free.restype = None
 
@@ -125,6 +141,18 @@ def take_string(pointer: ctypes.c_void_p) -> Optional[str]:
     finally:
         lib().wxpay_string_free(pointer)
         pointer.value = None
+
+
+def call_no_output(function, *args) -> None:
+    """Calls a C function whose last argument is ``char **out_error`` (and
+    that has no other output); raises the mapped error on failure."""
+    error = ctypes.c_void_p()
+    try:
+        code = function(*args, ctypes.byref(error))
+    finally:
+        document = take_string(error)
+    if code != 0:
+        raise error_from(code, document)
 
 
 def call(function, *args) -> str:

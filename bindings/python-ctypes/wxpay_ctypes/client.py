@@ -1,14 +1,59 @@
 """The client and the signing function, over the C API."""
 
+import contextlib
 import ctypes
 import json
 import threading
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _native
-from .errors import error_from
+from .errors import InvalidArgumentError, InvalidUtf8Error, error_from
 
 JsonInput = Union[Mapping[str, Any], str]
+Body = Union[bytes, bytearray, memoryview, str]
+
+# The C API's expected amounts are int64_t, with 0 meaning "not checked".
+_INT64_MAX = (1 << 63) - 1
+
+
+def _order_ref(out_trade_no: Optional[str], transaction_id: Optional[str]) -> bytes:
+    """The C API's flat order reference; the library checks that exactly one
+    is given and what it looks like."""
+    ref = {}  # type: Dict[str, str]
+    for key, value in (("out_trade_no", out_trade_no), ("transaction_id", transaction_id)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise TypeError("{} must be a str, not {}".format(key, type(value).__name__))
+        ref[key] = value
+    return _json_text(ref, "order_ref_json")
+
+
+def _body_bytes(body: Body) -> bytes:
+    """A notification body as the bytes received (a str is taken as UTF-8)."""
+    if isinstance(body, str):
+        try:
+            return body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidUtf8Error("argument `body` cannot be encoded as UTF-8") from None
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError("body must be bytes or str, not {}".format(type(body).__name__))
+
+
+def _expected_fee(value: Optional[int], argument: str) -> int:
+    """``None`` as the C API's 0 ("not checked"); anything else must be a
+    positive int (0 or a negative amount would silently skip the check)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("{} must be an int of fen or None, not {}".format(
+            argument, type(value).__name__))
+    if not 1 <= value <= _INT64_MAX:
+        raise InvalidArgumentError(
+            "argument `{}` must be a positive amount of fen (None: not checked)".format(argument)
+        )
+    return value
 
 
 def _json_text(value: JsonInput, argument: str) -> bytes:
@@ -28,10 +73,12 @@ def _json_text(value: JsonInput, argument: str) -> bytes:
 class Client:
     """A WeChat Pay client for one merchant configuration.
 
-    ``config`` is a dict in the schema of ``Config::from_json`` (``appid``,
-    ``app_secret``, ``app_key``, ``partner_id``, ``partner_key``,
-    ``notify_url``, optional ``api_base``, ``input_charset``, ``timeout_ms``),
-    or the same as JSON text. It is checked here, once: a bad configuration
+    ``config`` is a dict in the schema of ``Config::from_json`` (2014 flow:
+    ``appid``, ``app_secret``, ``app_key``, ``partner_id``, ``partner_key``,
+    ``notify_url``, optional ``api_base``, ``input_charset``, ``timeout_ms``;
+    API v2: ``"api": "v2"``, ``appid``, ``mch_id``, ``api_key``,
+    ``notify_url``, optional ``sign_type``, ``client_cert``...), or the same
+    as JSON text. It is checked here, once: a bad configuration
     raises :class:`~wxpay_ctypes.InvalidConfigError` (no network call is made).
 
     Thread-safe: share one client between threads (it holds the cached
@@ -55,6 +102,30 @@ class Client:
             raise error_from(code, document)
         self._handle = handle.value
 
+    @contextlib.contextmanager
+    def _handle_in_use(self) -> Iterator[ctypes.c_void_p]:
+        """The handle, kept alive (``close`` waits) until the block ends."""
+        with self._idle:
+            if self._handle is None:
+                raise ValueError("this wxpay_ctypes.Client is closed")
+            handle = self._handle
+            self._busy += 1
+        try:
+            yield ctypes.c_void_p(handle)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.notify_all()
+
+    def _call_json(self, name: str, *args: Any) -> Any:
+        """Calls ``wxpay_<name>(client, *args, &out_json, &out_error)`` and
+        parses the output."""
+        function = getattr(_native.lib(), name)
+        with self._handle_in_use() as handle:
+            text = _native.call(function, handle, *args)
+        return json.loads(text)
+
     def build_pay_params(self, order: JsonInput) -> Dict[str, Any]:
         """Runs the payment flow for ``order`` and returns the app's parameters.
 
@@ -70,21 +141,141 @@ class Client:
         ``ValueError`` once the client is closed.
         """
         data = _json_text(order, "order_json")
-        lib = _native.lib()
-        with self._idle:
-            if self._handle is None:
-                raise ValueError("this wxpay_ctypes.Client is closed")
-            handle = self._handle
-            self._busy += 1
-        try:
-            text = _native.call(lib.wxpay_build_pay_params, ctypes.c_void_p(handle), data)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                if self._busy == 0:
-                    self._idle.notify_all()
-        result = json.loads(text)  # type: Dict[str, Any]
+        result = self._call_json("wxpay_build_pay_params", data)  # type: Dict[str, Any]
         return result
+
+    # ---- API v2 (a client configured with "api": "v2"; a 2014-flow client
+    # raises InvalidArgumentError) ----
+
+    def query_order(
+        self, out_trade_no: Optional[str] = None, transaction_id: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """The state of an order, named by exactly one of ``out_trade_no`` and
+        ``transaction_id`` (``orderquery``).
+
+        Returns ``{"out_trade_no", "transaction_id", "trade_state",
+        "trade_state_desc", "total_fee", "time_end"}``; ``trade_state`` is the
+        gateway's spelling (``"SUCCESS"``, ``"NOTPAY"``, ``"REFUND"``,
+        ``"CLOSED"``...), absent values are ``None``.
+        """
+        result = self._call_json(
+            "wxpay_query_order", _order_ref(out_trade_no, transaction_id)
+        )  # type: Dict[str, Any]
+        return result
+
+    def close_order(self, out_trade_no: str) -> None:
+        """Closes an unpaid order (``closeorder``). A paid one raises
+        :class:`~wxpay_ctypes.RejectedError` with ``gateway_code`` ``"ORDERPAID"``."""
+        data = _native.encode(out_trade_no, "out_trade_no")
+        lib = _native.lib()
+        with self._handle_in_use() as handle:
+            _native.call_no_output(lib.wxpay_close_order, handle, data)
+
+    def refund(
+        self,
+        *,
+        out_refund_no: str,
+        total_fee: int,
+        refund_fee: int,
+        out_trade_no: Optional[str] = None,
+        transaction_id: Optional[str] = None,
+        refund_desc: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Refunds ``refund_fee`` fen of the order (exactly one of
+        ``out_trade_no`` and ``transaction_id``) whose amount is ``total_fee``
+        fen. ``out_refund_no`` is unique per refund: sending the same one
+        again does not refund twice.
+
+        Returns the receipt ``{"out_refund_no", "refund_id", "refund_fee"}``;
+        the outcome comes later, as a refund notification and from
+        :meth:`query_refunds`.
+        """
+        refund = {
+            "out_refund_no": out_refund_no,
+            "total_fee": total_fee,
+            "refund_fee": refund_fee,
+        }  # type: Dict[str, Any]
+        for key, value in (
+            ("out_trade_no", out_trade_no),
+            ("transaction_id", transaction_id),
+            ("refund_desc", refund_desc),
+        ):
+            if value is not None:
+                refund[key] = value
+        result = self._call_json(
+            "wxpay_refund", _json_text(refund, "refund_json")
+        )  # type: Dict[str, Any]
+        return result
+
+    def query_refunds(
+        self, out_trade_no: Optional[str] = None, transaction_id: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
+        """The refunds of an order (``refundquery``): a list of
+        ``{"out_refund_no", "refund_id", "refund_fee", "refund_status"}``. An
+        order without refunds raises :class:`~wxpay_ctypes.RejectedError`
+        (``gateway_code`` ``"REFUNDNOTEXIST"``), as the gateway answers."""
+        result = self._call_json(
+            "wxpay_query_refunds", _order_ref(out_trade_no, transaction_id)
+        )  # type: List[Dict[str, Any]]
+        return result
+
+    # ---- notifications ----
+
+    def _verify(self, name: str, body: Body, expected: Optional[int], argument: str) -> Any:
+        data = _body_bytes(body)
+        fee = _expected_fee(expected, argument)
+        document = self._call_json(name, data, len(data), fee)
+        return document["notification"]
+
+    def verify_payment_notification(
+        self, body: Body, expected_total_fee: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """Verifies a payment notification: the raw body WeChat sent to
+        ``notify_url`` (API v2: the XML; 2014 flow: the query string), as
+        bytes (or str, taken as UTF-8). ``expected_total_fee``: the order's
+        amount in fen, which the notification must claim (``None``: not
+        checked).
+
+        Returns the notification ``{"paid", "out_trade_no", "transaction_id",
+        "total_fee", "time_end", "attach", "fields"}``: act on it
+        idempotently per ``out_trade_no`` (ship only when ``paid``), then
+        answer :meth:`notification_success_reply`. Any failure raises a
+        :class:`~wxpay_ctypes.WxPayError` (:class:`InvalidNotificationError`
+        when the body is refused) whose ``reply`` is the failure reply to
+        answer with; act on nothing.
+        """
+        result = self._verify(
+            "wxpay_verify_payment_notification", body, expected_total_fee, "expected_total_fee"
+        )  # type: Dict[str, Any]
+        return result
+
+    def verify_refund_notification(
+        self, body: Body, expected_refund_fee: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """Decrypts and checks an API v2 refund notification (the raw XML
+        body). Returns ``{"out_trade_no", "out_refund_no", "refund_id",
+        "total_fee", "refund_fee", "refund_status", "fields"}``; failures as
+        for :meth:`verify_payment_notification`."""
+        result = self._verify(
+            "wxpay_verify_refund_notification", body, expected_refund_fee, "expected_refund_fee"
+        )  # type: Dict[str, Any]
+        return result
+
+    def notification_success_reply(self) -> str:
+        """The body that acknowledges a verified notification (the v2
+        SUCCESS XML, or ``success`` for the 2014 flow)."""
+        lib = _native.lib()
+        with self._handle_in_use() as handle:
+            return _native.call(lib.wxpay_notification_success_reply, handle)
+
+    def notification_failure_reply(self, reason: str) -> str:
+        """The body that refuses a notification (WeChat sends it again), with
+        ``reason`` in it as it is: for a notification that verified but could
+        not be recorded. Verification failures carry theirs as ``reply``."""
+        data = _native.encode(reason, "reason")
+        lib = _native.lib()
+        with self._handle_in_use() as handle:
+            return _native.call(lib.wxpay_notification_failure_reply, handle, data)
 
     def close(self) -> None:
         """Frees the client, after the calls in progress on other threads end.

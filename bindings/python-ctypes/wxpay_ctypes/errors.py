@@ -43,7 +43,9 @@ class WxPayError(Exception):
     ``errcode`` and ``errmsg`` exactly as it sent them (else ``None``);
     ``http_status`` for :class:`HttpStatusError`; ``gateway_code`` and
     ``gateway_message`` for :class:`RejectedError`; ``retryable`` when the
-    same call may succeed later.
+    same call may succeed later; and for a failed notification verification
+    ``reply``, the body to answer WeChat with (the failure reply; else
+    ``None``).
     """
 
     code = None  # type: Optional[int]
@@ -60,6 +62,7 @@ class WxPayError(Exception):
         retryable: bool = False,
         gateway_code: Optional[str] = None,
         gateway_message: Optional[str] = None,
+        reply: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -73,6 +76,7 @@ class WxPayError(Exception):
         self.retryable = retryable
         self.gateway_code = gateway_code
         self.gateway_message = gateway_message
+        self.reply = reply
 
     def __str__(self) -> str:
         return self.message
@@ -128,7 +132,8 @@ class InvalidArgumentError(WxPayError, ValueError):
 
 
 class InvalidNotificationError(WxPayError, ValueError):
-    """A payment notification failed verification: reply with failure, do not act on it."""
+    """A notification failed verification: do not act on it; answer WeChat
+    with ``reply`` (the failure reply), and it will send the notification again."""
 
     code = ResultCode.WXPAY_ERR_INVALID_NOTIFICATION
     kind = "invalid_notification"
@@ -240,4 +245,5 @@ def error_from(code: int, document: Optional[str]) -> WxPayError:
         retryable=bool(details.get("retryable", False)),
         gateway_code=details.get("gateway_code"),
         gateway_message=details.get("gateway_message"),
+        reply=details.get("reply") if isinstance(details.get("reply"), str) else None,
     )
