@@ -10,11 +10,21 @@
 //! inside [`guard`], which turns a panic into [`WxPayError::Internal`]: no
 //! panic reaches a host.
 //!
-//! | Rust            | Kotlin (`com.wxpay`)           | Swift (`WxPay`)                | Python (`wxpay`)            |
-//! |-----------------|--------------------------------|--------------------------------|-----------------------------|
-//! | [`WxPayClient`] | `WxPayClient(config)`          | `try WxPayClient(config:)`     | `WxPayClient(config)`       |
-//! | [`WxPayError`]  | `WxPayException.InvalidOrder`… | `WxPayError.InvalidOrder`…     | `WxPayError.InvalidOrder`…  |
-//! | [`sign`]        | `sign(scheme, key, params)`    | `try sign(scheme:key:params:)` | `sign(scheme, key, params)` |
+//! | Rust            | Kotlin (`com.wxpay`)           | Swift (`WxPay`)                | Python (`wxpay`)              |
+//! |-----------------|--------------------------------|--------------------------------|-------------------------------|
+//! | [`WxPayClient`] | `WxPayClient(config)`          | `try WxPayClient(config:)`     | `WxPayClient(config)`         |
+//! | [`WxPayError`]  | `WxPayException.InvalidOrder`… | `WxPayError.InvalidOrder`…     | `WxPayError.InvalidOrder`…    |
+//! | [`sign`]        | `sign(scheme, key, params)`    | `try sign(scheme:key:params:)` | `sign(scheme, key, params)`   |
+//! | [`OrderRef`]    | `OrderRef.OutTradeNo("A1")`    | `.outTradeNo(value: "A1")`     | `OrderRef.OUT_TRADE_NO("A1")` |
+//! | [`TradeState`]  | `TradeState.Notpay`            | `.notpay`                      | `TradeState.NOTPAY()`         |
+//!
+//! The API v2 operations (`query_order`, `close_order`, `refund`,
+//! `query_refunds`, the notification verifiers and replies) are methods of
+//! [`WxPayClient`]; on a client configured with `api` `legacy` they raise
+//! `InvalidArgument` (the payment verifier and the replies serve both
+//! generations).
+//! Their records mirror the core's [`crate::v2`] and [`crate::notify`] types
+//! field for field; money is integer fen (`u32`) throughout.
 //!
 //! Kotlin names the `message` field of the error variants `detail` (uniffi
 //! issue 1434: a field called `message` clashes with `Throwable.message`);
@@ -182,66 +192,162 @@ fn guard<T>(f: impl FnOnce() -> Result<T, WxPayError>) -> Result<T, WxPayError> 
 
 /// A merchant's configuration; validated when a `WxPayClient` is built.
 ///
+/// `api` picks the generation: `legacy` (the default, the 2014 flow) needs
+/// `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
+/// `mch_id` and `api_key`. A generation never reads the other's keys; a
+/// missing required key is `InvalidConfig` naming it.
+///
 /// Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
 /// Swift's `String(describing:)` print every field).
 #[derive(Clone, uniffi::Record)]
 pub struct Config {
     /// The app's id on the WeChat open platform (`wx...`).
     pub appid: String,
-    /// The app secret; used only to fetch an access_token.
-    pub app_secret: String,
-    /// The 128-character `paySignKey`; used only inside SHA1 signatures.
-    pub app_key: String,
-    /// The Tenpay merchant number (`partner`).
-    pub partner_id: String,
-    /// The merchant key of the package MD5 signature.
-    pub partner_key: String,
-    /// Where WeChat posts the asynchronous payment result.
+    /// 2014 flow: the app secret; used only to fetch an access_token.
+    #[uniffi(default = None)]
+    pub app_secret: Option<String>,
+    /// 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
+    #[uniffi(default = None)]
+    pub app_key: Option<String>,
+    /// 2014 flow: the Tenpay merchant number (`partner`).
+    #[uniffi(default = None)]
+    pub partner_id: Option<String>,
+    /// 2014 flow: the merchant key of the package MD5 signature.
+    #[uniffi(default = None)]
+    pub partner_key: Option<String>,
+    /// Where WeChat posts the asynchronous payment (and v2 refund) result.
     pub notify_url: String,
-    /// The gateway base URL; default `https://api.weixin.qq.com`.
+    /// The gateway base URL; default the generation's production gateway
+    /// (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
     #[uniffi(default = None)]
     pub api_base: Option<String>,
-    /// `UTF-8` (the default) or `GBK`.
+    /// 2014 flow: `UTF-8` (the default) or `GBK`.
     #[uniffi(default = None)]
     pub input_charset: Option<String>,
     /// The total timeout of one HTTP exchange in milliseconds; default 10000.
     #[uniffi(default = None)]
     pub timeout_ms: Option<u64>,
-    /// Where the access_token lives: `memory` (the default) or
+    /// 2014 flow: where the access_token lives: `memory` (the default) or
     /// `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
     #[uniffi(default = None)]
     pub token_store: Option<String>,
-    /// Keep working with this process's own token when the shared store is
-    /// unreachable, instead of failing; default false.
+    /// 2014 flow: keep working with this process's own token when the shared
+    /// store is unreachable, instead of failing; default false.
     #[uniffi(default = None)]
     pub token_store_fallback: Option<bool>,
+    /// The API generation: `legacy` (the default) or `v2`.
+    #[uniffi(default = None)]
+    pub api: Option<String>,
+    /// API v2: the merchant id.
+    #[uniffi(default = None)]
+    pub mch_id: Option<String>,
+    /// API v2: the 32-character API key of every signature.
+    #[uniffi(default = None)]
+    pub api_key: Option<String>,
+    /// API v2: `MD5` (the default) or `HMAC-SHA256`.
+    #[uniffi(default = None)]
+    pub sign_type: Option<String>,
+    /// API v2: the merchant's client certificate, needed for refunds
+    /// (except against a loopback sandbox, which takes them over plain HTTP).
+    #[uniffi(default = None)]
+    pub client_cert: Option<ClientCert>,
+    /// API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
+    /// signed with the key it hands out); default false.
+    #[uniffi(default = None)]
+    pub sandbox: Option<bool>,
+}
+
+/// API v2: the merchant's client certificate for refunds (mutual TLS), read
+/// once when the client is built (a bad file or password is `InvalidConfig`
+/// naming `client_cert`).
+///
+/// Give one of: `pem` (certificate and private key as inline PEM text);
+/// `cert_pem_file` (with `key_pem_file` when the key is in a file of its
+/// own); or `pkcs12_file` with `pkcs12_password` (WeChat's
+/// `apiclient_cert.p12`, whose password is the `mch_id`).
+///
+/// Holds secrets (`pem`, `pkcs12_password`): never log it.
+#[derive(Clone, uniffi::Record)]
+pub struct ClientCert {
+    /// A PEM file with the certificate (`apiclient_cert.pem`), and the key
+    /// unless `key_pem_file` is given.
+    #[uniffi(default = None)]
+    pub cert_pem_file: Option<String>,
+    /// A PEM file with the private key (`apiclient_key.pem`).
+    #[uniffi(default = None)]
+    pub key_pem_file: Option<String>,
+    /// The certificate and private key as inline PEM text.
+    #[uniffi(default = None)]
+    pub pem: Option<String>,
+    /// A PKCS#12 file (`apiclient_cert.p12`).
+    #[uniffi(default = None)]
+    pub pkcs12_file: Option<String>,
+    /// The PKCS#12 password (the `mch_id` for WeChat's files).
+    #[uniffi(default = None)]
+    pub pkcs12_password: Option<String>,
+}
+
+/// Builds a JSON object from `(key, value)` pairs, leaving out `None`s so
+/// the core applies its own defaults.
+fn json_object<const N: usize>(pairs: [(&str, Option<Value>); N]) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+            .collect(),
+    )
+}
+
+/// Zeroizes every string inside `value` (the keys of a configuration
+/// document that has been turned into text): overwritten, then emptied.
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
+impl ClientCert {
+    /// The core's `client_cert` object; `None` fields are left out.
+    fn into_json(self) -> Value {
+        json_object([
+            ("cert_pem_file", self.cert_pem_file.map(Value::String)),
+            ("key_pem_file", self.key_pem_file.map(Value::String)),
+            ("pem", self.pem.map(Value::String)),
+            ("pkcs12_file", self.pkcs12_file.map(Value::String)),
+            ("pkcs12_password", self.pkcs12_password.map(Value::String)),
+        ])
+    }
 }
 
 impl Config {
     /// The core's JSON document for this record; `None` fields are left out,
     /// so the core applies its own defaults.
     fn into_json(self) -> Value {
-        let mut doc = Map::new();
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                doc.insert(key.to_owned(), value);
-            }
-        };
-        put("appid", Some(Value::String(self.appid)));
-        put("app_secret", Some(Value::String(self.app_secret)));
-        put("app_key", Some(Value::String(self.app_key)));
-        put("partner_id", Some(Value::String(self.partner_id)));
-        put("partner_key", Some(Value::String(self.partner_key)));
-        put("notify_url", Some(Value::String(self.notify_url)));
-        put("api_base", self.api_base.map(Value::String));
-        put("input_charset", self.input_charset.map(Value::String));
-        put("timeout_ms", self.timeout_ms.map(Value::from));
-        put("token_store", self.token_store.map(Value::String));
-        put(
-            "token_store_fallback",
-            self.token_store_fallback.map(Value::Bool),
-        );
-        Value::Object(doc)
+        json_object([
+            ("api", self.api.map(Value::String)),
+            ("appid", Some(Value::String(self.appid))),
+            ("notify_url", Some(Value::String(self.notify_url))),
+            ("api_base", self.api_base.map(Value::String)),
+            ("timeout_ms", self.timeout_ms.map(Value::from)),
+            ("app_secret", self.app_secret.map(Value::String)),
+            ("app_key", self.app_key.map(Value::String)),
+            ("partner_id", self.partner_id.map(Value::String)),
+            ("partner_key", self.partner_key.map(Value::String)),
+            ("input_charset", self.input_charset.map(Value::String)),
+            ("token_store", self.token_store.map(Value::String)),
+            (
+                "token_store_fallback",
+                self.token_store_fallback.map(Value::Bool),
+            ),
+            ("mch_id", self.mch_id.map(Value::String)),
+            ("api_key", self.api_key.map(Value::String)),
+            ("sign_type", self.sign_type.map(Value::String)),
+            ("client_cert", self.client_cert.map(ClientCert::into_json)),
+            ("sandbox", self.sandbox.map(Value::Bool)),
+        ])
     }
 
     /// The core's validated configuration, parsed from this record's JSON.
@@ -249,13 +355,7 @@ impl Config {
         let mut doc = self.into_json();
         let text = Zeroizing::new(doc.to_string());
         // The keys were moved into the document: wipe them there too.
-        if let Value::Object(map) = &mut doc {
-            for value in map.values_mut() {
-                if let Value::String(s) = value {
-                    s.zeroize();
-                }
-            }
-        }
+        wipe(&mut doc);
         Ok(crate::Config::from_json(&text)?)
     }
 }
@@ -356,6 +456,252 @@ impl From<crate::PayParams> for PayParams {
     }
 }
 
+/// API v2: which order a query, close or refund is about.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum OrderRef {
+    /// The merchant's trade number.
+    OutTradeNo {
+        /// E.g. `A1001`.
+        value: String,
+    },
+    /// WeChat's transaction id (in the payment notification and `OrderStatus`).
+    TransactionId {
+        /// E.g. `4200000001202401011234567890`.
+        value: String,
+    },
+}
+
+impl From<OrderRef> for crate::v2::OrderRef {
+    fn from(order: OrderRef) -> Self {
+        match order {
+            OrderRef::OutTradeNo { value } => crate::v2::OrderRef::OutTradeNo(value),
+            OrderRef::TransactionId { value } => crate::v2::OrderRef::TransactionId(value),
+        }
+    }
+}
+
+/// API v2: the state of an order, as `orderquery` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum TradeState {
+    /// `SUCCESS`: paid.
+    Success,
+    /// `REFUND`: paid, then (partly) refunded.
+    Refund,
+    /// `NOTPAY`: not paid yet.
+    Notpay,
+    /// `CLOSED`: closed unpaid.
+    Closed,
+    /// `REVOKED`: revoked (card payments).
+    Revoked,
+    /// `USERPAYING`: the user is paying (entering a password).
+    Userpaying,
+    /// `PAYERROR`: the payment failed.
+    Payerror,
+    /// A state this library does not know.
+    Other {
+        /// The gateway's spelling, as sent.
+        value: String,
+    },
+}
+
+impl From<crate::v2::TradeState> for TradeState {
+    fn from(state: crate::v2::TradeState) -> Self {
+        use crate::v2::TradeState as S;
+        match state {
+            S::Success => TradeState::Success,
+            S::Refund => TradeState::Refund,
+            S::Notpay => TradeState::Notpay,
+            S::Closed => TradeState::Closed,
+            S::Revoked => TradeState::Revoked,
+            S::Userpaying => TradeState::Userpaying,
+            S::Payerror => TradeState::Payerror,
+            S::Other(value) => TradeState::Other { value },
+        }
+    }
+}
+
+/// API v2: an order's state, from `query_order`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OrderStatus {
+    /// The merchant's trade number.
+    pub out_trade_no: String,
+    /// WeChat's transaction id, once paid.
+    pub transaction_id: Option<String>,
+    /// The state.
+    pub trade_state: TradeState,
+    /// The gateway's description of the state.
+    pub trade_state_desc: Option<String>,
+    /// The amount in fen, when the gateway reports it.
+    pub total_fee: Option<u32>,
+    /// When it was paid (`yyyyMMddHHmmss`, Beijing time).
+    pub time_end: Option<String>,
+}
+
+impl From<crate::v2::OrderStatus> for OrderStatus {
+    fn from(s: crate::v2::OrderStatus) -> Self {
+        OrderStatus {
+            out_trade_no: s.out_trade_no,
+            transaction_id: s.transaction_id,
+            trade_state: s.trade_state.into(),
+            trade_state_desc: s.trade_state_desc,
+            total_fee: s.total_fee,
+            time_end: s.time_end,
+        }
+    }
+}
+
+/// API v2: a refund to request. The amounts and `out_refund_no` are checked
+/// before any network call (`InvalidArgument`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundRequest {
+    /// The order to refund.
+    pub order: OrderRef,
+    /// The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
+    /// the same number retried is not paid twice.
+    pub out_refund_no: String,
+    /// The order's total amount in fen.
+    pub total_fee: u32,
+    /// The amount to refund in fen (at most `total_fee`).
+    pub refund_fee: u32,
+    /// A reason shown to the user.
+    #[uniffi(default = None)]
+    pub refund_desc: Option<String>,
+}
+
+impl From<RefundRequest> for crate::v2::RefundRequest {
+    fn from(r: RefundRequest) -> Self {
+        crate::v2::RefundRequest {
+            order: r.order.into(),
+            out_refund_no: r.out_refund_no,
+            total_fee: r.total_fee,
+            refund_fee: r.refund_fee,
+            refund_desc: r.refund_desc,
+        }
+    }
+}
+
+/// API v2: the gateway's receipt for a refund request.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundReceipt {
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refunded amount in fen.
+    pub refund_fee: u32,
+}
+
+impl From<crate::v2::RefundReceipt> for RefundReceipt {
+    fn from(r: crate::v2::RefundReceipt) -> Self {
+        RefundReceipt {
+            out_refund_no: r.out_refund_no,
+            refund_id: r.refund_id,
+            refund_fee: r.refund_fee,
+        }
+    }
+}
+
+/// API v2: one refund of an order, from `query_refunds`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundStatus {
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refunded amount in fen.
+    pub refund_fee: u32,
+    /// `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
+    pub refund_status: String,
+}
+
+impl From<crate::v2::RefundStatus> for RefundStatus {
+    fn from(r: crate::v2::RefundStatus) -> Self {
+        RefundStatus {
+            out_refund_no: r.out_refund_no,
+            refund_id: r.refund_id,
+            refund_fee: r.refund_fee,
+            refund_status: r.refund_status,
+        }
+    }
+}
+
+/// A verified payment notification (API v2, or the 2014 flow's query string).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PaymentNotification {
+    /// True when the payment succeeded; a verified failure is still
+    /// acknowledged with the success reply.
+    pub paid: bool,
+    /// The merchant's trade number.
+    pub out_trade_no: String,
+    /// WeChat's transaction id.
+    pub transaction_id: String,
+    /// The amount in fen.
+    pub total_fee: u32,
+    /// When the payment completed (`yyyyMMddHHmmss`), if given.
+    pub time_end: Option<String>,
+    /// The merchant's attached data, if any.
+    pub attach: Option<String>,
+    /// Every field of the message, verified.
+    pub fields: HashMap<String, String>,
+}
+
+impl From<crate::notify::PaymentNotification> for PaymentNotification {
+    fn from(n: crate::notify::PaymentNotification) -> Self {
+        PaymentNotification {
+            paid: n.paid,
+            out_trade_no: n.out_trade_no,
+            transaction_id: n.transaction_id,
+            total_fee: n.total_fee,
+            time_end: n.time_end,
+            attach: n.attach,
+            fields: n.fields.into_iter().collect(),
+        }
+    }
+}
+
+/// A verified (decrypted) API v2 refund notification.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundNotification {
+    /// The merchant's trade number.
+    pub out_trade_no: String,
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The order's amount in fen.
+    pub total_fee: u32,
+    /// The refunded amount in fen.
+    pub refund_fee: u32,
+    /// `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
+    pub refund_status: String,
+    /// Every decrypted field.
+    pub fields: HashMap<String, String>,
+}
+
+impl From<crate::notify::RefundNotification> for RefundNotification {
+    fn from(n: crate::notify::RefundNotification) -> Self {
+        RefundNotification {
+            out_trade_no: n.out_trade_no,
+            out_refund_no: n.out_refund_no,
+            refund_id: n.refund_id,
+            total_fee: n.total_fee,
+            refund_fee: n.refund_fee,
+            refund_status: n.refund_status,
+            fields: n.fields.into_iter().collect(),
+        }
+    }
+}
+
+/// An expected amount given to a verifier: `None` stays `None`; zero (or
+/// more than the gateway's maximum) is `InvalidArgument` naming `argument`.
+fn expected_fen(argument: &str, fee: Option<u32>) -> Result<Option<crate::Fen>, WxPayError> {
+    fee.map(|fee| {
+        crate::Fen::new(i64::from(fee))
+            .map_err(|e| crate::Error::InvalidArgument(format!("{argument} {e}")).into())
+    })
+    .transpose()
+}
+
 /// A WeChat Pay client for one merchant configuration.
 ///
 /// Thread-safe: share one instance between all threads, so they share one
@@ -384,6 +730,85 @@ impl WxPayClient {
             let order = order.into_core()?;
             Ok(self.inner.build_pay_params(&order)?.into())
         })
+    }
+
+    /// API v2: the state of an order (`orderquery`).
+    pub fn query_order(&self, order: OrderRef) -> Result<OrderStatus, WxPayError> {
+        guard(|| Ok(self.inner.query_order(&order.into())?.into()))
+    }
+
+    /// API v2: closes an unpaid order (`closeorder`); a paid one raises
+    /// `Rejected` with code `ORDERPAID`.
+    pub fn close_order(&self, out_trade_no: String) -> Result<(), WxPayError> {
+        guard(|| Ok(self.inner.close_order(&out_trade_no)?))
+    }
+
+    /// API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+    /// over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+    /// with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+    pub fn refund(&self, refund: RefundRequest) -> Result<RefundReceipt, WxPayError> {
+        guard(|| Ok(self.inner.refund(&refund.into())?.into()))
+    }
+
+    /// API v2: the refunds of an order (`refundquery`); an order without
+    /// refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+    pub fn query_refunds(&self, order: OrderRef) -> Result<Vec<RefundStatus>, WxPayError> {
+        guard(|| {
+            let refunds = self.inner.query_refunds(&order.into())?;
+            Ok(refunds.into_iter().map(RefundStatus::from).collect())
+        })
+    }
+
+    /// Verifies a payment notification: the raw body WeChat POSTed to
+    /// `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+    /// order's amount as `expected_total_fee` to have it checked.
+    ///
+    /// Raises `InvalidNotification` for anything that does not verify: answer
+    /// it with `notification_failure_reply` and act on nothing. On success,
+    /// act on it idempotently per `out_trade_no` (WeChat repeats it until it
+    /// gets `notification_success_reply`).
+    pub fn verify_payment_notification(
+        &self,
+        body: Vec<u8>,
+        expected_total_fee: Option<u32>,
+    ) -> Result<PaymentNotification, WxPayError> {
+        guard(|| {
+            let expected = expected_fen("expected_total_fee", expected_total_fee)?;
+            Ok(self
+                .inner
+                .verify_payment_notification(&body, expected)?
+                .into())
+        })
+    }
+
+    /// API v2: decrypts and checks a refund notification (its `req_info`,
+    /// under the API key). Raises `InvalidNotification` when it does not
+    /// verify.
+    pub fn verify_refund_notification(
+        &self,
+        body: Vec<u8>,
+        expected_refund_fee: Option<u32>,
+    ) -> Result<RefundNotification, WxPayError> {
+        guard(|| {
+            let expected = expected_fen("expected_refund_fee", expected_refund_fee)?;
+            Ok(self
+                .inner
+                .verify_refund_notification(&body, expected)?
+                .into())
+        })
+    }
+
+    /// The body that acknowledges a verified notification (the v2 SUCCESS
+    /// XML, or `success` for the 2014 flow).
+    pub fn notification_success_reply(&self) -> Result<String, WxPayError> {
+        guard(|| Ok(self.inner.notification_success_reply()))
+    }
+
+    /// The body that refuses a notification, so WeChat sends it again (the
+    /// v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+    /// put secrets in `reason`: it goes back to the sender.
+    pub fn notification_failure_reply(&self, reason: String) -> Result<String, WxPayError> {
+        guard(|| Ok(self.inner.notification_failure_reply(&reason)))
     }
 }
 
@@ -418,16 +843,45 @@ mod tests {
     fn config() -> Config {
         Config {
             appid: "wxd930ea5d5a258f4f".into(),
-            app_secret: "s".into(),
-            app_key: "k".into(),
-            partner_id: "1900000109".into(),
-            partner_key: "p".into(),
+            app_secret: Some("s".into()),
+            app_key: Some("k".into()),
+            partner_id: Some("1900000109".into()),
+            partner_key: Some("p".into()),
             notify_url: "https://example.com/notify".into(),
             api_base: None,
             input_charset: None,
             timeout_ms: None,
             token_store: None,
             token_store_fallback: None,
+            api: None,
+            mch_id: None,
+            api_key: None,
+            sign_type: None,
+            client_cert: None,
+            sandbox: None,
+        }
+    }
+
+    fn v2_config() -> Config {
+        Config {
+            app_secret: None,
+            app_key: None,
+            partner_id: None,
+            partner_key: None,
+            api: Some("v2".into()),
+            mch_id: Some("10000100".into()),
+            api_key: Some("192006250b4c09247ec02edce69f6a2d".into()),
+            ..config()
+        }
+    }
+
+    fn no_cert() -> ClientCert {
+        ClientCert {
+            cert_pem_file: None,
+            key_pem_file: None,
+            pem: None,
+            pkcs12_file: None,
+            pkcs12_password: None,
         }
     }
 
@@ -487,7 +941,7 @@ mod tests {
             "{err:?}"
         );
         let err = WxPayClient::new(Config {
-            partner_key: String::new(),
+            partner_key: Some(String::new()),
             ..config()
         })
         .err();
@@ -648,6 +1102,333 @@ mod tests {
             sign("md5".into(), "k".into(), params),
             Err(WxPayError::InvalidArgument { .. })
         ));
+    }
+
+    #[test]
+    fn v2_config_json_carries_every_v2_key() {
+        assert_eq!(
+            v2_config().into_json(),
+            json!({
+                "api": "v2", "appid": "wxd930ea5d5a258f4f",
+                "notify_url": "https://example.com/notify",
+                "mch_id": "10000100", "api_key": "192006250b4c09247ec02edce69f6a2d",
+            })
+        );
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let full = Config {
+            sign_type: Some("HMAC-SHA256".into()),
+            sandbox: Some(true),
+            client_cert: Some(ClientCert {
+                cert_pem_file: Some(format!("{fixtures}/apiclient_cert.pem")),
+                key_pem_file: Some(format!("{fixtures}/apiclient_key.pem")),
+                ..no_cert()
+            }),
+            ..v2_config()
+        };
+        let doc = full.clone().into_json();
+        assert_eq!(doc["sign_type"], "HMAC-SHA256");
+        assert_eq!(doc["sandbox"], true);
+        assert_eq!(
+            doc["client_cert"],
+            json!({"cert_pem_file": format!("{fixtures}/apiclient_cert.pem"),
+                   "key_pem_file": format!("{fixtures}/apiclient_key.pem")})
+        );
+        let core = full.into_core().expect("full v2 config is valid");
+        assert_eq!(core.api, crate::config::Api::V2);
+        assert!(core.sandbox);
+        // The certificate is read when the client is built: PKCS#12 too.
+        WxPayClient::new(Config {
+            client_cert: Some(ClientCert {
+                pkcs12_file: Some(format!("{fixtures}/apiclient_cert.p12")),
+                pkcs12_password: Some("10000100".into()),
+                ..no_cert()
+            }),
+            ..v2_config()
+        })
+        .expect("client with a PKCS#12 certificate");
+    }
+
+    #[test]
+    fn v2_config_errors_name_the_field() {
+        let field_of = |config: Config| match WxPayClient::new(config).err() {
+            Some(WxPayError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        };
+        assert_eq!(
+            field_of(Config {
+                api_key: None,
+                ..v2_config()
+            }),
+            "api_key"
+        );
+        assert_eq!(
+            field_of(Config {
+                mch_id: None,
+                ..v2_config()
+            }),
+            "mch_id"
+        );
+        // Without `api`, the 2014 keys are required.
+        assert_eq!(
+            field_of(Config {
+                api: None,
+                ..v2_config()
+            }),
+            "app_secret"
+        );
+        assert_eq!(
+            field_of(Config {
+                sign_type: Some("SHA1".into()),
+                ..v2_config()
+            }),
+            "config"
+        );
+        assert_eq!(
+            field_of(Config {
+                api: Some("v9".into()),
+                ..v2_config()
+            }),
+            "config"
+        );
+        assert_eq!(
+            field_of(Config {
+                client_cert: Some(no_cert()),
+                ..v2_config()
+            }),
+            "client_cert"
+        );
+        let err = WxPayClient::new(Config {
+            client_cert: Some(ClientCert {
+                pkcs12_file: Some("/nonexistent/apiclient_cert.p12".into()),
+                pkcs12_password: Some("SECRET-PASSWORD".into()),
+                ..no_cert()
+            }),
+            ..v2_config()
+        })
+        .err();
+        assert!(
+            matches!(&err, Some(WxPayError::InvalidConfig { field, message })
+                if field == "client_cert" && !message.contains("SECRET")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn wipe_zeroizes_nested_strings() {
+        let mut doc = json!({"api_key": "abc", "client_cert": {"pem": "xyz"}, "sandbox": true});
+        wipe(&mut doc);
+        assert_eq!(
+            doc,
+            json!({"api_key": "", "client_cert": {"pem": ""}, "sandbox": true})
+        );
+    }
+
+    #[test]
+    fn v2_records_convert_field_for_field() {
+        use crate::v2 as core;
+        for (state, expected) in [
+            (core::TradeState::Success, TradeState::Success),
+            (core::TradeState::Refund, TradeState::Refund),
+            (core::TradeState::Notpay, TradeState::Notpay),
+            (core::TradeState::Closed, TradeState::Closed),
+            (core::TradeState::Revoked, TradeState::Revoked),
+            (core::TradeState::Userpaying, TradeState::Userpaying),
+            (core::TradeState::Payerror, TradeState::Payerror),
+            (
+                core::TradeState::Other("ACCEPT".into()),
+                TradeState::Other {
+                    value: "ACCEPT".into(),
+                },
+            ),
+        ] {
+            assert_eq!(TradeState::from(state), expected);
+        }
+        let status = OrderStatus::from(core::OrderStatus {
+            out_trade_no: "A1".into(),
+            transaction_id: Some("42".into()),
+            trade_state: core::TradeState::Success,
+            trade_state_desc: Some("paid".into()),
+            total_fee: Some(1999),
+            time_end: Some("20240101120000".into()),
+        });
+        assert_eq!(
+            status,
+            OrderStatus {
+                out_trade_no: "A1".into(),
+                transaction_id: Some("42".into()),
+                trade_state: TradeState::Success,
+                trade_state_desc: Some("paid".into()),
+                total_fee: Some(1999),
+                time_end: Some("20240101120000".into()),
+            }
+        );
+        let request = crate::v2::RefundRequest::from(RefundRequest {
+            order: OrderRef::TransactionId { value: "42".into() },
+            out_refund_no: "R1".into(),
+            total_fee: 1999,
+            refund_fee: 999,
+            refund_desc: Some("d".into()),
+        });
+        assert_eq!(
+            request,
+            core::RefundRequest {
+                order: core::OrderRef::TransactionId("42".into()),
+                out_refund_no: "R1".into(),
+                total_fee: 1999,
+                refund_fee: 999,
+                refund_desc: Some("d".into()),
+            }
+        );
+        assert_eq!(
+            core::OrderRef::from(OrderRef::OutTradeNo { value: "A1".into() }),
+            core::OrderRef::OutTradeNo("A1".into())
+        );
+        let receipt = RefundReceipt::from(core::RefundReceipt {
+            out_refund_no: "R1".into(),
+            refund_id: "50".into(),
+            refund_fee: 999,
+        });
+        assert_eq!(
+            (
+                receipt.out_refund_no.as_str(),
+                receipt.refund_id.as_str(),
+                receipt.refund_fee
+            ),
+            ("R1", "50", 999)
+        );
+        let refund = RefundStatus::from(core::RefundStatus {
+            out_refund_no: "R1".into(),
+            refund_id: "50".into(),
+            refund_fee: 999,
+            refund_status: "SUCCESS".into(),
+        });
+        assert_eq!(refund.refund_status, "SUCCESS");
+        let fields: crate::sign::Fields = [("refund_status", "SUCCESS"), ("refund_fee", "999")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let notified = RefundNotification::from(crate::notify::RefundNotification {
+            out_trade_no: "A1".into(),
+            out_refund_no: "R1".into(),
+            refund_id: "50".into(),
+            total_fee: 1999,
+            refund_fee: 999,
+            refund_status: "SUCCESS".into(),
+            fields: fields.clone(),
+        });
+        assert_eq!(notified.fields, fields.into_iter().collect());
+        assert_eq!((notified.total_fee, notified.refund_fee), (1999, 999));
+    }
+
+    /// An API v2 payment notification for `v2_config()`, signed with its key.
+    fn v2_notification(total_fee: &str) -> Vec<u8> {
+        let mut fields: crate::sign::Fields = [
+            ("return_code", "SUCCESS"),
+            ("result_code", "SUCCESS"),
+            ("appid", "wxd930ea5d5a258f4f"),
+            ("mch_id", "10000100"),
+            ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
+            ("out_trade_no", "A1"),
+            ("transaction_id", "4200000001202401010000000001"),
+            ("total_fee", total_fee),
+            ("time_end", "20240101120000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let key = crate::Secret::new("192006250b4c09247ec02edce69f6a2d".to_owned());
+        let sign = crate::sign::sign_v2(&fields, &key, crate::sign::SignType::Md5);
+        fields.insert("sign".into(), sign.into_signature());
+        crate::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+    }
+
+    #[test]
+    fn notifications_verify_through_the_client() {
+        let client = WxPayClient::new(v2_config()).expect("v2 client");
+        let body = v2_notification("1999");
+        let n = client
+            .verify_payment_notification(body.clone(), Some(1999))
+            .expect("verifies");
+        assert!(n.paid);
+        assert_eq!(n.out_trade_no, "A1");
+        assert_eq!(n.total_fee, 1999);
+        assert_eq!(n.time_end.as_deref(), Some("20240101120000"));
+        assert_eq!(n.fields["mch_id"], "10000100");
+        assert!(n.fields.contains_key("sign"));
+
+        let invalid = |r: Result<PaymentNotification, WxPayError>| {
+            matches!(r, Err(WxPayError::InvalidNotification { .. }))
+        };
+        // The wrong amount, and a body altered after signing.
+        assert!(invalid(
+            client.verify_payment_notification(body.clone(), Some(1))
+        ));
+        let tampered = String::from_utf8(body.clone())
+            .expect("utf-8")
+            .replace("1999", "2999");
+        assert!(invalid(
+            client.verify_payment_notification(tampered.into_bytes(), None)
+        ));
+        assert!(matches!(
+            client.verify_payment_notification(body, Some(0)),
+            Err(WxPayError::InvalidArgument { message }) if message.contains("expected_total_fee")
+        ));
+        assert!(matches!(
+            client.verify_refund_notification(b"<xml></xml>".to_vec(), None),
+            Err(WxPayError::InvalidNotification { .. })
+        ));
+
+        assert_eq!(
+            client.notification_success_reply().as_deref(),
+            Ok(crate::notify::V2_SUCCESS_REPLY)
+        );
+        let fail = client
+            .notification_failure_reply("busy".into())
+            .expect("reply");
+        assert!(fail.contains("FAIL") && fail.contains("busy"), "{fail}");
+    }
+
+    #[test]
+    fn a_legacy_client_refuses_v2_operations_before_any_call() {
+        // api_base points nowhere: an attempt to send would be a Network error.
+        let client = WxPayClient::new(Config {
+            api_base: Some("http://127.0.0.1:1".into()),
+            ..config()
+        })
+        .expect("legacy client");
+        let order = || OrderRef::OutTradeNo { value: "A1".into() };
+        let refused = |r: Result<(), WxPayError>| matches!(&r, Err(WxPayError::InvalidArgument { message }) if message.contains("legacy"));
+        assert!(refused(client.query_order(order()).map(drop)));
+        assert!(refused(client.close_order("A1".into())));
+        assert!(refused(client.query_refunds(order()).map(drop)));
+        assert!(refused(
+            client
+                .refund(RefundRequest {
+                    order: order(),
+                    out_refund_no: "R1".into(),
+                    total_fee: 2,
+                    refund_fee: 1,
+                    refund_desc: None,
+                })
+                .map(drop)
+        ));
+        assert!(refused(
+            client
+                .verify_refund_notification(Vec::new(), None)
+                .map(drop)
+        ));
+        assert!(matches!(
+            client.verify_payment_notification(b"sign=x".to_vec(), None),
+            Err(WxPayError::InvalidNotification { .. })
+        ));
+        assert_eq!(
+            client.notification_success_reply().as_deref(),
+            Ok("success")
+        );
+        assert_eq!(
+            client.notification_failure_reply("x".into()).as_deref(),
+            Ok("fail")
+        );
     }
 
     #[test]

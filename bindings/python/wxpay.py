@@ -528,6 +528,22 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 9289:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 57209:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 38720:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 7315:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 54753:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
@@ -565,6 +581,30 @@ _UniffiLib.uniffi_wxpay_checksum_func_sign.restype = ctypes.c_uint16
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_close_order.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_close_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_query_order.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_query_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_refund.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_refund.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification.restype = ctypes.c_uint16
 _UniffiLib.uniffi_wxpay_checksum_constructor_wxpayclient_new.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_constructor_wxpayclient_new.restype = ctypes.c_uint16
@@ -581,6 +621,55 @@ _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_build_pay_params.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_build_pay_params.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order.restype = None
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_success_reply.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_success_reply.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_order.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_order.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_refunds.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_refunds.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_refund.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_refund.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_wxpay_fn_constructor_wxpayclient_new.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -661,6 +750,87 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class ClientCert:
+    """
+    API v2: the merchant's client certificate for refunds (mutual TLS), read
+    once when the client is built (a bad file or password is `InvalidConfig`
+    naming `client_cert`).
+
+    Give one of: `pem` (certificate and private key as inline PEM text);
+    `cert_pem_file` (with `key_pem_file` when the key is in a file of its
+    own); or `pkcs12_file` with `pkcs12_password` (WeChat's
+    `apiclient_cert.p12`, whose password is the `mch_id`).
+
+    Holds secrets (`pem`, `pkcs12_password`): never log it.
+"""
+    def __init__(self, *, cert_pem_file:typing.Optional[str] = _DEFAULT, key_pem_file:typing.Optional[str] = _DEFAULT, pem:typing.Optional[str] = _DEFAULT, pkcs12_file:typing.Optional[str] = _DEFAULT, pkcs12_password:typing.Optional[str] = _DEFAULT):
+        if cert_pem_file is _DEFAULT:
+            self.cert_pem_file = None
+        else:
+            self.cert_pem_file = cert_pem_file
+        if key_pem_file is _DEFAULT:
+            self.key_pem_file = None
+        else:
+            self.key_pem_file = key_pem_file
+        if pem is _DEFAULT:
+            self.pem = None
+        else:
+            self.pem = pem
+        if pkcs12_file is _DEFAULT:
+            self.pkcs12_file = None
+        else:
+            self.pkcs12_file = pkcs12_file
+        if pkcs12_password is _DEFAULT:
+            self.pkcs12_password = None
+        else:
+            self.pkcs12_password = pkcs12_password
+        
+        
+
+    
+    def __str__(self):
+        return "ClientCert(cert_pem_file={}, key_pem_file={}, pem={}, pkcs12_file={}, pkcs12_password={})".format(self.cert_pem_file, self.key_pem_file, self.pem, self.pkcs12_file, self.pkcs12_password)
+    def __eq__(self, other):
+        if self.cert_pem_file != other.cert_pem_file:
+            return False
+        if self.key_pem_file != other.key_pem_file:
+            return False
+        if self.pem != other.pem:
+            return False
+        if self.pkcs12_file != other.pkcs12_file:
+            return False
+        if self.pkcs12_password != other.pkcs12_password:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeClientCert(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ClientCert(
+            cert_pem_file=_UniffiFfiConverterOptionalString.read(buf),
+            key_pem_file=_UniffiFfiConverterOptionalString.read(buf),
+            pem=_UniffiFfiConverterOptionalString.read(buf),
+            pkcs12_file=_UniffiFfiConverterOptionalString.read(buf),
+            pkcs12_password=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalString.check_lower(value.cert_pem_file)
+        _UniffiFfiConverterOptionalString.check_lower(value.key_pem_file)
+        _UniffiFfiConverterOptionalString.check_lower(value.pem)
+        _UniffiFfiConverterOptionalString.check_lower(value.pkcs12_file)
+        _UniffiFfiConverterOptionalString.check_lower(value.pkcs12_password)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalString.write(value.cert_pem_file, buf)
+        _UniffiFfiConverterOptionalString.write(value.key_pem_file, buf)
+        _UniffiFfiConverterOptionalString.write(value.pem, buf)
+        _UniffiFfiConverterOptionalString.write(value.pkcs12_file, buf)
+        _UniffiFfiConverterOptionalString.write(value.pkcs12_password, buf)
 
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u64"
@@ -746,20 +916,62 @@ class _UniffiFfiConverterOptionalBoolean(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterOptionalTypeClientCert(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeClientCert.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeClientCert.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeClientCert.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class Config:
     """
     A merchant's configuration; validated when a `WxPayClient` is built.
 
+    `api` picks the generation: `legacy` (the default, the 2014 flow) needs
+    `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
+    `mch_id` and `api_key`. A generation never reads the other's keys; a
+    missing required key is `InvalidConfig` naming it.
+
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:str, app_key:str, partner_id:str, partner_key:str, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[str] = _DEFAULT, app_key:typing.Optional[str] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[str] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[str] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT):
         self.appid = appid
-        self.app_secret = app_secret
-        self.app_key = app_key
-        self.partner_id = partner_id
-        self.partner_key = partner_key
+        if app_secret is _DEFAULT:
+            self.app_secret = None
+        else:
+            self.app_secret = app_secret
+        if app_key is _DEFAULT:
+            self.app_key = None
+        else:
+            self.app_key = app_key
+        if partner_id is _DEFAULT:
+            self.partner_id = None
+        else:
+            self.partner_id = partner_id
+        if partner_key is _DEFAULT:
+            self.partner_key = None
+        else:
+            self.partner_key = partner_key
         self.notify_url = notify_url
         if api_base is _DEFAULT:
             self.api_base = None
@@ -781,12 +993,36 @@ class Config:
             self.token_store_fallback = None
         else:
             self.token_store_fallback = token_store_fallback
+        if api is _DEFAULT:
+            self.api = None
+        else:
+            self.api = api
+        if mch_id is _DEFAULT:
+            self.mch_id = None
+        else:
+            self.mch_id = mch_id
+        if api_key is _DEFAULT:
+            self.api_key = None
+        else:
+            self.api_key = api_key
+        if sign_type is _DEFAULT:
+            self.sign_type = None
+        else:
+            self.sign_type = sign_type
+        if client_cert is _DEFAULT:
+            self.client_cert = None
+        else:
+            self.client_cert = client_cert
+        if sandbox is _DEFAULT:
+            self.sandbox = None
+        else:
+            self.sandbox = sandbox
         
         
 
     
     def __str__(self):
-        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback)
+        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox)
     def __eq__(self, other):
         if self.appid != other.appid:
             return False
@@ -810,6 +1046,18 @@ class Config:
             return False
         if self.token_store_fallback != other.token_store_fallback:
             return False
+        if self.api != other.api:
+            return False
+        if self.mch_id != other.mch_id:
+            return False
+        if self.api_key != other.api_key:
+            return False
+        if self.sign_type != other.sign_type:
+            return False
+        if self.client_cert != other.client_cert:
+            return False
+        if self.sandbox != other.sandbox:
+            return False
         return True
 
 class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
@@ -817,45 +1065,63 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
     def read(buf):
         return Config(
             appid=_UniffiFfiConverterString.read(buf),
-            app_secret=_UniffiFfiConverterString.read(buf),
-            app_key=_UniffiFfiConverterString.read(buf),
-            partner_id=_UniffiFfiConverterString.read(buf),
-            partner_key=_UniffiFfiConverterString.read(buf),
+            app_secret=_UniffiFfiConverterOptionalString.read(buf),
+            app_key=_UniffiFfiConverterOptionalString.read(buf),
+            partner_id=_UniffiFfiConverterOptionalString.read(buf),
+            partner_key=_UniffiFfiConverterOptionalString.read(buf),
             notify_url=_UniffiFfiConverterString.read(buf),
             api_base=_UniffiFfiConverterOptionalString.read(buf),
             input_charset=_UniffiFfiConverterOptionalString.read(buf),
             timeout_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             token_store=_UniffiFfiConverterOptionalString.read(buf),
             token_store_fallback=_UniffiFfiConverterOptionalBoolean.read(buf),
+            api=_UniffiFfiConverterOptionalString.read(buf),
+            mch_id=_UniffiFfiConverterOptionalString.read(buf),
+            api_key=_UniffiFfiConverterOptionalString.read(buf),
+            sign_type=_UniffiFfiConverterOptionalString.read(buf),
+            client_cert=_UniffiFfiConverterOptionalTypeClientCert.read(buf),
+            sandbox=_UniffiFfiConverterOptionalBoolean.read(buf),
         )
 
     @staticmethod
     def check_lower(value):
         _UniffiFfiConverterString.check_lower(value.appid)
-        _UniffiFfiConverterString.check_lower(value.app_secret)
-        _UniffiFfiConverterString.check_lower(value.app_key)
-        _UniffiFfiConverterString.check_lower(value.partner_id)
-        _UniffiFfiConverterString.check_lower(value.partner_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.app_secret)
+        _UniffiFfiConverterOptionalString.check_lower(value.app_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.partner_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.partner_key)
         _UniffiFfiConverterString.check_lower(value.notify_url)
         _UniffiFfiConverterOptionalString.check_lower(value.api_base)
         _UniffiFfiConverterOptionalString.check_lower(value.input_charset)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.timeout_ms)
         _UniffiFfiConverterOptionalString.check_lower(value.token_store)
         _UniffiFfiConverterOptionalBoolean.check_lower(value.token_store_fallback)
+        _UniffiFfiConverterOptionalString.check_lower(value.api)
+        _UniffiFfiConverterOptionalString.check_lower(value.mch_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.api_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.sign_type)
+        _UniffiFfiConverterOptionalTypeClientCert.check_lower(value.client_cert)
+        _UniffiFfiConverterOptionalBoolean.check_lower(value.sandbox)
 
     @staticmethod
     def write(value, buf):
         _UniffiFfiConverterString.write(value.appid, buf)
-        _UniffiFfiConverterString.write(value.app_secret, buf)
-        _UniffiFfiConverterString.write(value.app_key, buf)
-        _UniffiFfiConverterString.write(value.partner_id, buf)
-        _UniffiFfiConverterString.write(value.partner_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.app_secret, buf)
+        _UniffiFfiConverterOptionalString.write(value.app_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.partner_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.partner_key, buf)
         _UniffiFfiConverterString.write(value.notify_url, buf)
         _UniffiFfiConverterOptionalString.write(value.api_base, buf)
         _UniffiFfiConverterOptionalString.write(value.input_charset, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.timeout_ms, buf)
         _UniffiFfiConverterOptionalString.write(value.token_store, buf)
         _UniffiFfiConverterOptionalBoolean.write(value.token_store_fallback, buf)
+        _UniffiFfiConverterOptionalString.write(value.api, buf)
+        _UniffiFfiConverterOptionalString.write(value.mch_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.api_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.sign_type, buf)
+        _UniffiFfiConverterOptionalTypeClientCert.write(value.client_cert, buf)
+        _UniffiFfiConverterOptionalBoolean.write(value.sandbox, buf)
 
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"
@@ -989,6 +1255,393 @@ class _UniffiFfiConverterTypeOrder(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.write(value.expire_minutes, buf)
         _UniffiFfiConverterOptionalString.write(value.traceid, buf)
 
+
+
+
+
+
+class TradeState:
+    """
+    API v2: the state of an order, as `orderquery` reports it.
+"""
+    def __init__(self):
+        raise RuntimeError("TradeState cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class SUCCESS:
+        """
+        `SUCCESS`: paid.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.SUCCESS()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_SUCCESS():
+                return False
+            return True
+
+    @dataclass
+    class REFUND:
+        """
+        `REFUND`: paid, then (partly) refunded.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.REFUND()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_REFUND():
+                return False
+            return True
+
+    @dataclass
+    class NOTPAY:
+        """
+        `NOTPAY`: not paid yet.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.NOTPAY()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_NOTPAY():
+                return False
+            return True
+
+    @dataclass
+    class CLOSED:
+        """
+        `CLOSED`: closed unpaid.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.CLOSED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_CLOSED():
+                return False
+            return True
+
+    @dataclass
+    class REVOKED:
+        """
+        `REVOKED`: revoked (card payments).
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.REVOKED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_REVOKED():
+                return False
+            return True
+
+    @dataclass
+    class USERPAYING:
+        """
+        `USERPAYING`: the user is paying (entering a password).
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.USERPAYING()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_USERPAYING():
+                return False
+            return True
+
+    @dataclass
+    class PAYERROR:
+        """
+        `PAYERROR`: the payment failed.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.PAYERROR()".format()
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_PAYERROR():
+                return False
+            return True
+
+    @dataclass
+    class OTHER:
+        """
+        A state this library does not know.
+"""
+        
+        def __init__(self, value:str):
+            self.value = value
+            
+            """
+        The gateway's spelling, as sent.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "TradeState.OTHER(value={})".format(self.value)
+        def __eq__(self, other):
+            if not isinstance(other, TradeState):
+                return NotImplemented
+            if not other.is_OTHER():
+                return False
+            if self.value != other.value:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_SUCCESS(self) -> bool:
+        return isinstance(self, TradeState.SUCCESS)
+    def is_success(self) -> bool:
+        return isinstance(self, TradeState.SUCCESS)
+    def is_REFUND(self) -> bool:
+        return isinstance(self, TradeState.REFUND)
+    def is_refund(self) -> bool:
+        return isinstance(self, TradeState.REFUND)
+    def is_NOTPAY(self) -> bool:
+        return isinstance(self, TradeState.NOTPAY)
+    def is_notpay(self) -> bool:
+        return isinstance(self, TradeState.NOTPAY)
+    def is_CLOSED(self) -> bool:
+        return isinstance(self, TradeState.CLOSED)
+    def is_closed(self) -> bool:
+        return isinstance(self, TradeState.CLOSED)
+    def is_REVOKED(self) -> bool:
+        return isinstance(self, TradeState.REVOKED)
+    def is_revoked(self) -> bool:
+        return isinstance(self, TradeState.REVOKED)
+    def is_USERPAYING(self) -> bool:
+        return isinstance(self, TradeState.USERPAYING)
+    def is_userpaying(self) -> bool:
+        return isinstance(self, TradeState.USERPAYING)
+    def is_PAYERROR(self) -> bool:
+        return isinstance(self, TradeState.PAYERROR)
+    def is_payerror(self) -> bool:
+        return isinstance(self, TradeState.PAYERROR)
+    def is_OTHER(self) -> bool:
+        return isinstance(self, TradeState.OTHER)
+    def is_other(self) -> bool:
+        return isinstance(self, TradeState.OTHER)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+TradeState.SUCCESS = type("TradeState.SUCCESS", (TradeState.SUCCESS, TradeState,), {})  # type: ignore
+TradeState.REFUND = type("TradeState.REFUND", (TradeState.REFUND, TradeState,), {})  # type: ignore
+TradeState.NOTPAY = type("TradeState.NOTPAY", (TradeState.NOTPAY, TradeState,), {})  # type: ignore
+TradeState.CLOSED = type("TradeState.CLOSED", (TradeState.CLOSED, TradeState,), {})  # type: ignore
+TradeState.REVOKED = type("TradeState.REVOKED", (TradeState.REVOKED, TradeState,), {})  # type: ignore
+TradeState.USERPAYING = type("TradeState.USERPAYING", (TradeState.USERPAYING, TradeState,), {})  # type: ignore
+TradeState.PAYERROR = type("TradeState.PAYERROR", (TradeState.PAYERROR, TradeState,), {})  # type: ignore
+TradeState.OTHER = type("TradeState.OTHER", (TradeState.OTHER, TradeState,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeTradeState(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return TradeState.SUCCESS(
+            )
+        if variant == 2:
+            return TradeState.REFUND(
+            )
+        if variant == 3:
+            return TradeState.NOTPAY(
+            )
+        if variant == 4:
+            return TradeState.CLOSED(
+            )
+        if variant == 5:
+            return TradeState.REVOKED(
+            )
+        if variant == 6:
+            return TradeState.USERPAYING(
+            )
+        if variant == 7:
+            return TradeState.PAYERROR(
+            )
+        if variant == 8:
+            return TradeState.OTHER(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_SUCCESS():
+            return
+        if value.is_REFUND():
+            return
+        if value.is_NOTPAY():
+            return
+        if value.is_CLOSED():
+            return
+        if value.is_REVOKED():
+            return
+        if value.is_USERPAYING():
+            return
+        if value.is_PAYERROR():
+            return
+        if value.is_OTHER():
+            _UniffiFfiConverterString.check_lower(value.value)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_SUCCESS():
+            buf.write_i32(1)
+        if value.is_REFUND():
+            buf.write_i32(2)
+        if value.is_NOTPAY():
+            buf.write_i32(3)
+        if value.is_CLOSED():
+            buf.write_i32(4)
+        if value.is_REVOKED():
+            buf.write_i32(5)
+        if value.is_USERPAYING():
+            buf.write_i32(6)
+        if value.is_PAYERROR():
+            buf.write_i32(7)
+        if value.is_OTHER():
+            buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.value, buf)
+
+
+
+@dataclass
+class OrderStatus:
+    """
+    API v2: an order's state, from `query_order`.
+"""
+    def __init__(self, *, out_trade_no:str, transaction_id:typing.Optional[str], trade_state:TradeState, trade_state_desc:typing.Optional[str], total_fee:typing.Optional[int], time_end:typing.Optional[str]):
+        self.out_trade_no = out_trade_no
+        self.transaction_id = transaction_id
+        self.trade_state = trade_state
+        self.trade_state_desc = trade_state_desc
+        self.total_fee = total_fee
+        self.time_end = time_end
+        
+        
+
+    
+    def __str__(self):
+        return "OrderStatus(out_trade_no={}, transaction_id={}, trade_state={}, trade_state_desc={}, total_fee={}, time_end={})".format(self.out_trade_no, self.transaction_id, self.trade_state, self.trade_state_desc, self.total_fee, self.time_end)
+    def __eq__(self, other):
+        if self.out_trade_no != other.out_trade_no:
+            return False
+        if self.transaction_id != other.transaction_id:
+            return False
+        if self.trade_state != other.trade_state:
+            return False
+        if self.trade_state_desc != other.trade_state_desc:
+            return False
+        if self.total_fee != other.total_fee:
+            return False
+        if self.time_end != other.time_end:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeOrderStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return OrderStatus(
+            out_trade_no=_UniffiFfiConverterString.read(buf),
+            transaction_id=_UniffiFfiConverterOptionalString.read(buf),
+            trade_state=_UniffiFfiConverterTypeTradeState.read(buf),
+            trade_state_desc=_UniffiFfiConverterOptionalString.read(buf),
+            total_fee=_UniffiFfiConverterOptionalUInt32.read(buf),
+            time_end=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.out_trade_no)
+        _UniffiFfiConverterOptionalString.check_lower(value.transaction_id)
+        _UniffiFfiConverterTypeTradeState.check_lower(value.trade_state)
+        _UniffiFfiConverterOptionalString.check_lower(value.trade_state_desc)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.total_fee)
+        _UniffiFfiConverterOptionalString.check_lower(value.time_end)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.out_trade_no, buf)
+        _UniffiFfiConverterOptionalString.write(value.transaction_id, buf)
+        _UniffiFfiConverterTypeTradeState.write(value.trade_state, buf)
+        _UniffiFfiConverterOptionalString.write(value.trade_state_desc, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.total_fee, buf)
+        _UniffiFfiConverterOptionalString.write(value.time_end, buf)
+
 @dataclass
 class PayParams:
     """
@@ -1070,6 +1723,463 @@ class _UniffiFfiConverterTypePayParams(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.sign, buf)
         _UniffiFfiConverterString.write(value.out_trade_no, buf)
         _UniffiFfiConverterUInt32.write(value.total_fee, buf)
+
+class _UniffiFfiConverterMapStringString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, items):
+        for (key, value) in items.items():
+            _UniffiFfiConverterString.check_lower(key)
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, items, buf):
+        buf.write_i32(len(items))
+        for (key, value) in items.items():
+            _UniffiFfiConverterString.write(key, buf)
+            _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative map size")
+
+        # It would be nice to use a dict comprehension,
+        # but in Python 3.7 and before the evaluation order is not according to spec,
+        # so we we're reading the value before the key.
+        # This loop makes the order explicit: first reading the key, then the value.
+        d = {}
+        for i in range(count):
+            key = _UniffiFfiConverterString.read(buf)
+            val = _UniffiFfiConverterString.read(buf)
+            d[key] = val
+        return d
+
+@dataclass
+class PaymentNotification:
+    """
+    A verified payment notification (API v2, or the 2014 flow's query string).
+"""
+    def __init__(self, *, paid:bool, out_trade_no:str, transaction_id:str, total_fee:int, time_end:typing.Optional[str], attach:typing.Optional[str], fields:dict[str, str]):
+        self.paid = paid
+        self.out_trade_no = out_trade_no
+        self.transaction_id = transaction_id
+        self.total_fee = total_fee
+        self.time_end = time_end
+        self.attach = attach
+        self.fields = fields
+        
+        
+
+    
+    def __str__(self):
+        return "PaymentNotification(paid={}, out_trade_no={}, transaction_id={}, total_fee={}, time_end={}, attach={}, fields={})".format(self.paid, self.out_trade_no, self.transaction_id, self.total_fee, self.time_end, self.attach, self.fields)
+    def __eq__(self, other):
+        if self.paid != other.paid:
+            return False
+        if self.out_trade_no != other.out_trade_no:
+            return False
+        if self.transaction_id != other.transaction_id:
+            return False
+        if self.total_fee != other.total_fee:
+            return False
+        if self.time_end != other.time_end:
+            return False
+        if self.attach != other.attach:
+            return False
+        if self.fields != other.fields:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePaymentNotification(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PaymentNotification(
+            paid=_UniffiFfiConverterBoolean.read(buf),
+            out_trade_no=_UniffiFfiConverterString.read(buf),
+            transaction_id=_UniffiFfiConverterString.read(buf),
+            total_fee=_UniffiFfiConverterUInt32.read(buf),
+            time_end=_UniffiFfiConverterOptionalString.read(buf),
+            attach=_UniffiFfiConverterOptionalString.read(buf),
+            fields=_UniffiFfiConverterMapStringString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBoolean.check_lower(value.paid)
+        _UniffiFfiConverterString.check_lower(value.out_trade_no)
+        _UniffiFfiConverterString.check_lower(value.transaction_id)
+        _UniffiFfiConverterUInt32.check_lower(value.total_fee)
+        _UniffiFfiConverterOptionalString.check_lower(value.time_end)
+        _UniffiFfiConverterOptionalString.check_lower(value.attach)
+        _UniffiFfiConverterMapStringString.check_lower(value.fields)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBoolean.write(value.paid, buf)
+        _UniffiFfiConverterString.write(value.out_trade_no, buf)
+        _UniffiFfiConverterString.write(value.transaction_id, buf)
+        _UniffiFfiConverterUInt32.write(value.total_fee, buf)
+        _UniffiFfiConverterOptionalString.write(value.time_end, buf)
+        _UniffiFfiConverterOptionalString.write(value.attach, buf)
+        _UniffiFfiConverterMapStringString.write(value.fields, buf)
+
+@dataclass
+class RefundNotification:
+    """
+    A verified (decrypted) API v2 refund notification.
+"""
+    def __init__(self, *, out_trade_no:str, out_refund_no:str, refund_id:str, total_fee:int, refund_fee:int, refund_status:str, fields:dict[str, str]):
+        self.out_trade_no = out_trade_no
+        self.out_refund_no = out_refund_no
+        self.refund_id = refund_id
+        self.total_fee = total_fee
+        self.refund_fee = refund_fee
+        self.refund_status = refund_status
+        self.fields = fields
+        
+        
+
+    
+    def __str__(self):
+        return "RefundNotification(out_trade_no={}, out_refund_no={}, refund_id={}, total_fee={}, refund_fee={}, refund_status={}, fields={})".format(self.out_trade_no, self.out_refund_no, self.refund_id, self.total_fee, self.refund_fee, self.refund_status, self.fields)
+    def __eq__(self, other):
+        if self.out_trade_no != other.out_trade_no:
+            return False
+        if self.out_refund_no != other.out_refund_no:
+            return False
+        if self.refund_id != other.refund_id:
+            return False
+        if self.total_fee != other.total_fee:
+            return False
+        if self.refund_fee != other.refund_fee:
+            return False
+        if self.refund_status != other.refund_status:
+            return False
+        if self.fields != other.fields:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRefundNotification(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RefundNotification(
+            out_trade_no=_UniffiFfiConverterString.read(buf),
+            out_refund_no=_UniffiFfiConverterString.read(buf),
+            refund_id=_UniffiFfiConverterString.read(buf),
+            total_fee=_UniffiFfiConverterUInt32.read(buf),
+            refund_fee=_UniffiFfiConverterUInt32.read(buf),
+            refund_status=_UniffiFfiConverterString.read(buf),
+            fields=_UniffiFfiConverterMapStringString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.out_trade_no)
+        _UniffiFfiConverterString.check_lower(value.out_refund_no)
+        _UniffiFfiConverterString.check_lower(value.refund_id)
+        _UniffiFfiConverterUInt32.check_lower(value.total_fee)
+        _UniffiFfiConverterUInt32.check_lower(value.refund_fee)
+        _UniffiFfiConverterString.check_lower(value.refund_status)
+        _UniffiFfiConverterMapStringString.check_lower(value.fields)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.out_trade_no, buf)
+        _UniffiFfiConverterString.write(value.out_refund_no, buf)
+        _UniffiFfiConverterString.write(value.refund_id, buf)
+        _UniffiFfiConverterUInt32.write(value.total_fee, buf)
+        _UniffiFfiConverterUInt32.write(value.refund_fee, buf)
+        _UniffiFfiConverterString.write(value.refund_status, buf)
+        _UniffiFfiConverterMapStringString.write(value.fields, buf)
+
+@dataclass
+class RefundReceipt:
+    """
+    API v2: the gateway's receipt for a refund request.
+"""
+    def __init__(self, *, out_refund_no:str, refund_id:str, refund_fee:int):
+        self.out_refund_no = out_refund_no
+        self.refund_id = refund_id
+        self.refund_fee = refund_fee
+        
+        
+
+    
+    def __str__(self):
+        return "RefundReceipt(out_refund_no={}, refund_id={}, refund_fee={})".format(self.out_refund_no, self.refund_id, self.refund_fee)
+    def __eq__(self, other):
+        if self.out_refund_no != other.out_refund_no:
+            return False
+        if self.refund_id != other.refund_id:
+            return False
+        if self.refund_fee != other.refund_fee:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRefundReceipt(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RefundReceipt(
+            out_refund_no=_UniffiFfiConverterString.read(buf),
+            refund_id=_UniffiFfiConverterString.read(buf),
+            refund_fee=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.out_refund_no)
+        _UniffiFfiConverterString.check_lower(value.refund_id)
+        _UniffiFfiConverterUInt32.check_lower(value.refund_fee)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.out_refund_no, buf)
+        _UniffiFfiConverterString.write(value.refund_id, buf)
+        _UniffiFfiConverterUInt32.write(value.refund_fee, buf)
+
+
+
+
+
+
+class OrderRef:
+    """
+    API v2: which order a query, close or refund is about.
+"""
+    def __init__(self):
+        raise RuntimeError("OrderRef cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class OUT_TRADE_NO:
+        """
+        The merchant's trade number.
+"""
+        
+        def __init__(self, value:str):
+            self.value = value
+            
+            """
+        E.g. `A1001`.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "OrderRef.OUT_TRADE_NO(value={})".format(self.value)
+        def __eq__(self, other):
+            if not isinstance(other, OrderRef):
+                return NotImplemented
+            if not other.is_OUT_TRADE_NO():
+                return False
+            if self.value != other.value:
+                return False
+            return True
+
+    @dataclass
+    class TRANSACTION_ID:
+        """
+        WeChat's transaction id (in the payment notification and `OrderStatus`).
+"""
+        
+        def __init__(self, value:str):
+            self.value = value
+            
+            """
+        E.g. `4200000001202401011234567890`.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "OrderRef.TRANSACTION_ID(value={})".format(self.value)
+        def __eq__(self, other):
+            if not isinstance(other, OrderRef):
+                return NotImplemented
+            if not other.is_TRANSACTION_ID():
+                return False
+            if self.value != other.value:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_OUT_TRADE_NO(self) -> bool:
+        return isinstance(self, OrderRef.OUT_TRADE_NO)
+    def is_out_trade_no(self) -> bool:
+        return isinstance(self, OrderRef.OUT_TRADE_NO)
+    def is_TRANSACTION_ID(self) -> bool:
+        return isinstance(self, OrderRef.TRANSACTION_ID)
+    def is_transaction_id(self) -> bool:
+        return isinstance(self, OrderRef.TRANSACTION_ID)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+OrderRef.OUT_TRADE_NO = type("OrderRef.OUT_TRADE_NO", (OrderRef.OUT_TRADE_NO, OrderRef,), {})  # type: ignore
+OrderRef.TRANSACTION_ID = type("OrderRef.TRANSACTION_ID", (OrderRef.TRANSACTION_ID, OrderRef,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeOrderRef(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return OrderRef.OUT_TRADE_NO(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return OrderRef.TRANSACTION_ID(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_OUT_TRADE_NO():
+            _UniffiFfiConverterString.check_lower(value.value)
+            return
+        if value.is_TRANSACTION_ID():
+            _UniffiFfiConverterString.check_lower(value.value)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_OUT_TRADE_NO():
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.value, buf)
+        if value.is_TRANSACTION_ID():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.value, buf)
+
+
+
+@dataclass
+class RefundRequest:
+    """
+    API v2: a refund to request. The amounts and `out_refund_no` are checked
+    before any network call (`InvalidArgument`).
+"""
+    def __init__(self, *, order:OrderRef, out_refund_no:str, total_fee:int, refund_fee:int, refund_desc:typing.Optional[str] = _DEFAULT):
+        self.order = order
+        self.out_refund_no = out_refund_no
+        self.total_fee = total_fee
+        self.refund_fee = refund_fee
+        if refund_desc is _DEFAULT:
+            self.refund_desc = None
+        else:
+            self.refund_desc = refund_desc
+        
+        
+
+    
+    def __str__(self):
+        return "RefundRequest(order={}, out_refund_no={}, total_fee={}, refund_fee={}, refund_desc={})".format(self.order, self.out_refund_no, self.total_fee, self.refund_fee, self.refund_desc)
+    def __eq__(self, other):
+        if self.order != other.order:
+            return False
+        if self.out_refund_no != other.out_refund_no:
+            return False
+        if self.total_fee != other.total_fee:
+            return False
+        if self.refund_fee != other.refund_fee:
+            return False
+        if self.refund_desc != other.refund_desc:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRefundRequest(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RefundRequest(
+            order=_UniffiFfiConverterTypeOrderRef.read(buf),
+            out_refund_no=_UniffiFfiConverterString.read(buf),
+            total_fee=_UniffiFfiConverterUInt32.read(buf),
+            refund_fee=_UniffiFfiConverterUInt32.read(buf),
+            refund_desc=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeOrderRef.check_lower(value.order)
+        _UniffiFfiConverterString.check_lower(value.out_refund_no)
+        _UniffiFfiConverterUInt32.check_lower(value.total_fee)
+        _UniffiFfiConverterUInt32.check_lower(value.refund_fee)
+        _UniffiFfiConverterOptionalString.check_lower(value.refund_desc)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeOrderRef.write(value.order, buf)
+        _UniffiFfiConverterString.write(value.out_refund_no, buf)
+        _UniffiFfiConverterUInt32.write(value.total_fee, buf)
+        _UniffiFfiConverterUInt32.write(value.refund_fee, buf)
+        _UniffiFfiConverterOptionalString.write(value.refund_desc, buf)
+
+@dataclass
+class RefundStatus:
+    """
+    API v2: one refund of an order, from `query_refunds`.
+"""
+    def __init__(self, *, out_refund_no:str, refund_id:str, refund_fee:int, refund_status:str):
+        self.out_refund_no = out_refund_no
+        self.refund_id = refund_id
+        self.refund_fee = refund_fee
+        self.refund_status = refund_status
+        
+        
+
+    
+    def __str__(self):
+        return "RefundStatus(out_refund_no={}, refund_id={}, refund_fee={}, refund_status={})".format(self.out_refund_no, self.refund_id, self.refund_fee, self.refund_status)
+    def __eq__(self, other):
+        if self.out_refund_no != other.out_refund_no:
+            return False
+        if self.refund_id != other.refund_id:
+            return False
+        if self.refund_fee != other.refund_fee:
+            return False
+        if self.refund_status != other.refund_status:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRefundStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RefundStatus(
+            out_refund_no=_UniffiFfiConverterString.read(buf),
+            refund_id=_UniffiFfiConverterString.read(buf),
+            refund_fee=_UniffiFfiConverterUInt32.read(buf),
+            refund_status=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.out_refund_no)
+        _UniffiFfiConverterString.check_lower(value.refund_id)
+        _UniffiFfiConverterUInt32.check_lower(value.refund_fee)
+        _UniffiFfiConverterString.check_lower(value.refund_status)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.out_refund_no, buf)
+        _UniffiFfiConverterString.write(value.refund_id, buf)
+        _UniffiFfiConverterUInt32.write(value.refund_fee, buf)
+        _UniffiFfiConverterString.write(value.refund_status, buf)
 
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
@@ -1482,6 +2592,49 @@ class _UniffiFfiConverterTypeWxPayError(_UniffiConverterRustBuffer):
             buf.write_i32(12)
             _UniffiFfiConverterString.write(value.message, buf)
 
+class _UniffiFfiConverterSequenceTypeRefundStatus(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeRefundStatus.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeRefundStatus.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeRefundStatus.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative byte string length")
+        return buf.read(size)
+
+    @staticmethod
+    def check_lower(value):
+        try:
+            memoryview(value)
+        except TypeError:
+            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_i32(len(value))
+        buf.write(value)
+
 
 class WxPayClientProtocol(typing.Protocol):
     """
@@ -1496,6 +2649,62 @@ class WxPayClientProtocol(typing.Protocol):
         """
         Runs the whole flow for `order` (access_token, signed package,
         `genprepay`) and returns the signed parameters for the app.
+"""
+        raise NotImplementedError
+    def close_order(self, out_trade_no: str) -> None:
+        """
+        API v2: closes an unpaid order (`closeorder`); a paid one raises
+        `Rejected` with code `ORDERPAID`.
+"""
+        raise NotImplementedError
+    def notification_failure_reply(self, reason: str) -> str:
+        """
+        The body that refuses a notification, so WeChat sends it again (the
+        v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+        put secrets in `reason`: it goes back to the sender.
+"""
+        raise NotImplementedError
+    def notification_success_reply(self, ) -> str:
+        """
+        The body that acknowledges a verified notification (the v2 SUCCESS
+        XML, or `success` for the 2014 flow).
+"""
+        raise NotImplementedError
+    def query_order(self, order: OrderRef) -> OrderStatus:
+        """
+        API v2: the state of an order (`orderquery`).
+"""
+        raise NotImplementedError
+    def query_refunds(self, order: OrderRef) -> typing.List[RefundStatus]:
+        """
+        API v2: the refunds of an order (`refundquery`); an order without
+        refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+"""
+        raise NotImplementedError
+    def refund(self, refund: RefundRequest) -> RefundReceipt:
+        """
+        API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+        over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+        with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+"""
+        raise NotImplementedError
+    def verify_payment_notification(self, body: bytes,expected_total_fee: typing.Optional[int]) -> PaymentNotification:
+        """
+        Verifies a payment notification: the raw body WeChat POSTed to
+        `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+        order's amount as `expected_total_fee` to have it checked.
+
+        Raises `InvalidNotification` for anything that does not verify: answer
+        it with `notification_failure_reply` and act on nothing. On success,
+        act on it idempotently per `out_trade_no` (WeChat repeats it until it
+        gets `notification_success_reply`).
+"""
+        raise NotImplementedError
+    def verify_refund_notification(self, body: bytes,expected_refund_fee: typing.Optional[int]) -> RefundNotification:
+        """
+        API v2: decrypts and checks a refund notification (its `req_info`,
+        under the API key). Raises `InvalidNotification` when it does not
+        verify.
 """
         raise NotImplementedError
 
@@ -1563,6 +2772,169 @@ class WxPayClient(WxPayClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def close_order(self, out_trade_no: str) -> None:
+        """
+        API v2: closes an unpaid order (`closeorder`); a paid one raises
+        `Rejected` with code `ORDERPAID`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(out_trade_no)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(out_trade_no),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def notification_failure_reply(self, reason: str) -> str:
+        """
+        The body that refuses a notification, so WeChat sends it again (the
+        v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+        put secrets in `reason`: it goes back to the sender.
+"""
+        
+        _UniffiFfiConverterString.check_lower(reason)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(reason),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def notification_success_reply(self, ) -> str:
+        """
+        The body that acknowledges a verified notification (the v2 SUCCESS
+        XML, or `success` for the 2014 flow).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_success_reply,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def query_order(self, order: OrderRef) -> OrderStatus:
+        """
+        API v2: the state of an order (`orderquery`).
+"""
+        
+        _UniffiFfiConverterTypeOrderRef.check_lower(order)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeOrderRef.lower(order),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeOrderStatus.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_order,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def query_refunds(self, order: OrderRef) -> typing.List[RefundStatus]:
+        """
+        API v2: the refunds of an order (`refundquery`); an order without
+        refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+"""
+        
+        _UniffiFfiConverterTypeOrderRef.check_lower(order)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeOrderRef.lower(order),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeRefundStatus.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_refunds,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def refund(self, refund: RefundRequest) -> RefundReceipt:
+        """
+        API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+        over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+        with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+"""
+        
+        _UniffiFfiConverterTypeRefundRequest.check_lower(refund)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRefundRequest.lower(refund),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRefundReceipt.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_refund,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify_payment_notification(self, body: bytes,expected_total_fee: typing.Optional[int]) -> PaymentNotification:
+        """
+        Verifies a payment notification: the raw body WeChat POSTed to
+        `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+        order's amount as `expected_total_fee` to have it checked.
+
+        Raises `InvalidNotification` for anything that does not verify: answer
+        it with `notification_failure_reply` and act on nothing. On success,
+        act on it idempotently per `out_trade_no` (WeChat repeats it until it
+        gets `notification_success_reply`).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(body)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(expected_total_fee)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(body),
+            _UniffiFfiConverterOptionalUInt32.lower(expected_total_fee),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypePaymentNotification.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify_refund_notification(self, body: bytes,expected_refund_fee: typing.Optional[int]) -> RefundNotification:
+        """
+        API v2: decrypts and checks a refund notification (its `req_info`,
+        under the API key). Raises `InvalidNotification` when it does not
+        verify.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(body)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(expected_refund_fee)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(body),
+            _UniffiFfiConverterOptionalUInt32.lower(expected_refund_fee),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRefundNotification.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -1592,37 +2964,6 @@ class _UniffiFfiConverterTypeWxPayClient:
     @classmethod
     def write(cls, value: WxPayClient, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
-
-class _UniffiFfiConverterMapStringString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, items):
-        for (key, value) in items.items():
-            _UniffiFfiConverterString.check_lower(key)
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, items, buf):
-        buf.write_i32(len(items))
-        for (key, value) in items.items():
-            _UniffiFfiConverterString.write(key, buf)
-            _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative map size")
-
-        # It would be nice to use a dict comprehension,
-        # but in Python 3.7 and before the evaluation order is not according to spec,
-        # so we we're reading the value before the key.
-        # This loop makes the order explicit: first reading the key, then the value.
-        d = {}
-        for i in range(count):
-            key = _UniffiFfiConverterString.read(buf)
-            val = _UniffiFfiConverterString.read(buf)
-            d[key] = val
-        return d
 def sign(scheme: str,key: str,params: dict[str, str]) -> str:
     """
     Signs `params` with `scheme` and returns the hex signature. Schemes:
@@ -1654,10 +2995,19 @@ def sign(scheme: str,key: str,params: dict[str, str]) -> str:
 
 __all__ = [
     "InternalError",
+    "TradeState",
+    "OrderRef",
     "WxPayError",
+    "ClientCert",
     "Config",
     "Order",
+    "OrderStatus",
     "PayParams",
+    "PaymentNotification",
+    "RefundNotification",
+    "RefundReceipt",
+    "RefundRequest",
+    "RefundStatus",
     "sign",
     "WxPayClient",
     "WxPayClientProtocol",

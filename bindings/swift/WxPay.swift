@@ -596,6 +596,24 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
 
 
 
@@ -613,6 +631,62 @@ public protocol WxPayClientProtocol: AnyObject, Sendable {
      * `genprepay`) and returns the signed parameters for the app.
      */
     func buildPayParams(order: Order) throws  -> PayParams
+    
+    /**
+     * API v2: closes an unpaid order (`closeorder`); a paid one raises
+     * `Rejected` with code `ORDERPAID`.
+     */
+    func closeOrder(outTradeNo: String) throws 
+    
+    /**
+     * The body that refuses a notification, so WeChat sends it again (the
+     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * put secrets in `reason`: it goes back to the sender.
+     */
+    func notificationFailureReply(reason: String) throws  -> String
+    
+    /**
+     * The body that acknowledges a verified notification (the v2 SUCCESS
+     * XML, or `success` for the 2014 flow).
+     */
+    func notificationSuccessReply() throws  -> String
+    
+    /**
+     * API v2: the state of an order (`orderquery`).
+     */
+    func queryOrder(order: OrderRef) throws  -> OrderStatus
+    
+    /**
+     * API v2: the refunds of an order (`refundquery`); an order without
+     * refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+     */
+    func queryRefunds(order: OrderRef) throws  -> [RefundStatus]
+    
+    /**
+     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     */
+    func refund(refund: RefundRequest) throws  -> RefundReceipt
+    
+    /**
+     * Verifies a payment notification: the raw body WeChat POSTed to
+     * `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+     * order's amount as `expected_total_fee` to have it checked.
+     *
+     * Raises `InvalidNotification` for anything that does not verify: answer
+     * it with `notification_failure_reply` and act on nothing. On success,
+     * act on it idempotently per `out_trade_no` (WeChat repeats it until it
+     * gets `notification_success_reply`).
+     */
+    func verifyPaymentNotification(body: Data, expectedTotalFee: UInt32?) throws  -> PaymentNotification
+    
+    /**
+     * API v2: decrypts and checks a refund notification (its `req_info`,
+     * under the API key). Raises `InvalidNotification` when it does not
+     * verify.
+     */
+    func verifyRefundNotification(body: Data, expectedRefundFee: UInt32?) throws  -> RefundNotification
     
 }
 /**
@@ -701,6 +775,126 @@ open func buildPayParams(order: Order)throws  -> PayParams  {
 })
 }
     
+    /**
+     * API v2: closes an unpaid order (`closeorder`); a paid one raises
+     * `Rejected` with code `ORDERPAID`.
+     */
+open func closeOrder(outTradeNo: String)throws   {try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_close_order(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(outTradeNo),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The body that refuses a notification, so WeChat sends it again (the
+     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * put secrets in `reason`: it goes back to the sender.
+     */
+open func notificationFailureReply(reason: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(reason),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The body that acknowledges a verified notification (the v2 SUCCESS
+     * XML, or `success` for the 2014 flow).
+     */
+open func notificationSuccessReply()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_notification_success_reply(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * API v2: the state of an order (`orderquery`).
+     */
+open func queryOrder(order: OrderRef)throws  -> OrderStatus  {
+    return try  FfiConverterTypeOrderStatus_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_query_order(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOrderRef_lower(order),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * API v2: the refunds of an order (`refundquery`); an order without
+     * refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+     */
+open func queryRefunds(order: OrderRef)throws  -> [RefundStatus]  {
+    return try  FfiConverterSequenceTypeRefundStatus.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_query_refunds(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOrderRef_lower(order),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     */
+open func refund(refund: RefundRequest)throws  -> RefundReceipt  {
+    return try  FfiConverterTypeRefundReceipt_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_refund(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRefundRequest_lower(refund),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies a payment notification: the raw body WeChat POSTed to
+     * `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+     * order's amount as `expected_total_fee` to have it checked.
+     *
+     * Raises `InvalidNotification` for anything that does not verify: answer
+     * it with `notification_failure_reply` and act on nothing. On success,
+     * act on it idempotently per `out_trade_no` (WeChat repeats it until it
+     * gets `notification_success_reply`).
+     */
+open func verifyPaymentNotification(body: Data, expectedTotalFee: UInt32?)throws  -> PaymentNotification  {
+    return try  FfiConverterTypePaymentNotification_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(body),
+        FfiConverterOptionUInt32.lower(expectedTotalFee),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * API v2: decrypts and checks a refund notification (its `req_info`,
+     * under the API key). Raises `InvalidNotification` when it does not
+     * verify.
+     */
+open func verifyRefundNotification(body: Data, expectedRefundFee: UInt32?)throws  -> RefundNotification  {
+    return try  FfiConverterTypeRefundNotification_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(body),
+        FfiConverterOptionUInt32.lower(expectedRefundFee),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -750,7 +944,122 @@ public func FfiConverterTypeWxPayClient_lower(_ value: WxPayClient) -> UInt64 {
 
 
 /**
+ * API v2: the merchant's client certificate for refunds (mutual TLS), read
+ * once when the client is built (a bad file or password is `InvalidConfig`
+ * naming `client_cert`).
+ *
+ * Give one of: `pem` (certificate and private key as inline PEM text);
+ * `cert_pem_file` (with `key_pem_file` when the key is in a file of its
+ * own); or `pkcs12_file` with `pkcs12_password` (WeChat's
+ * `apiclient_cert.p12`, whose password is the `mch_id`).
+ *
+ * Holds secrets (`pem`, `pkcs12_password`): never log it.
+ */
+public struct ClientCert: Equatable, Hashable {
+    /**
+     * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+     * unless `key_pem_file` is given.
+     */
+    public var certPemFile: String?
+    /**
+     * A PEM file with the private key (`apiclient_key.pem`).
+     */
+    public var keyPemFile: String?
+    /**
+     * The certificate and private key as inline PEM text.
+     */
+    public var pem: String?
+    /**
+     * A PKCS#12 file (`apiclient_cert.p12`).
+     */
+    public var pkcs12File: String?
+    /**
+     * The PKCS#12 password (the `mch_id` for WeChat's files).
+     */
+    public var pkcs12Password: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+         * unless `key_pem_file` is given.
+         */certPemFile: String? = nil, 
+        /**
+         * A PEM file with the private key (`apiclient_key.pem`).
+         */keyPemFile: String? = nil, 
+        /**
+         * The certificate and private key as inline PEM text.
+         */pem: String? = nil, 
+        /**
+         * A PKCS#12 file (`apiclient_cert.p12`).
+         */pkcs12File: String? = nil, 
+        /**
+         * The PKCS#12 password (the `mch_id` for WeChat's files).
+         */pkcs12Password: String? = nil) {
+        self.certPemFile = certPemFile
+        self.keyPemFile = keyPemFile
+        self.pem = pem
+        self.pkcs12File = pkcs12File
+        self.pkcs12Password = pkcs12Password
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ClientCert: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientCert: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientCert {
+        return
+            try ClientCert(
+                certPemFile: FfiConverterOptionString.read(from: &buf), 
+                keyPemFile: FfiConverterOptionString.read(from: &buf), 
+                pem: FfiConverterOptionString.read(from: &buf), 
+                pkcs12File: FfiConverterOptionString.read(from: &buf), 
+                pkcs12Password: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ClientCert, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.certPemFile, into: &buf)
+        FfiConverterOptionString.write(value.keyPemFile, into: &buf)
+        FfiConverterOptionString.write(value.pem, into: &buf)
+        FfiConverterOptionString.write(value.pkcs12File, into: &buf)
+        FfiConverterOptionString.write(value.pkcs12Password, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientCert_lift(_ buf: RustBuffer) throws -> ClientCert {
+    return try FfiConverterTypeClientCert.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientCert_lower(_ value: ClientCert) -> RustBuffer {
+    return FfiConverterTypeClientCert.lower(value)
+}
+
+
+/**
  * A merchant's configuration; validated when a `WxPayClient` is built.
+ *
+ * `api` picks the generation: `legacy` (the default, the 2014 flow) needs
+ * `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
+ * `mch_id` and `api_key`. A generation never reads the other's keys; a
+ * missing required key is `InvalidConfig` naming it.
  *
  * Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
  * Swift's `String(describing:)` print every field).
@@ -761,31 +1070,32 @@ public struct Config: Equatable, Hashable {
      */
     public var appid: String
     /**
-     * The app secret; used only to fetch an access_token.
+     * 2014 flow: the app secret; used only to fetch an access_token.
      */
-    public var appSecret: String
+    public var appSecret: String?
     /**
-     * The 128-character `paySignKey`; used only inside SHA1 signatures.
+     * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
      */
-    public var appKey: String
+    public var appKey: String?
     /**
-     * The Tenpay merchant number (`partner`).
+     * 2014 flow: the Tenpay merchant number (`partner`).
      */
-    public var partnerId: String
+    public var partnerId: String?
     /**
-     * The merchant key of the package MD5 signature.
+     * 2014 flow: the merchant key of the package MD5 signature.
      */
-    public var partnerKey: String
+    public var partnerKey: String?
     /**
-     * Where WeChat posts the asynchronous payment result.
+     * Where WeChat posts the asynchronous payment (and v2 refund) result.
      */
     public var notifyUrl: String
     /**
-     * The gateway base URL; default `https://api.weixin.qq.com`.
+     * The gateway base URL; default the generation's production gateway
+     * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
      */
     public var apiBase: String?
     /**
-     * `UTF-8` (the default) or `GBK`.
+     * 2014 flow: `UTF-8` (the default) or `GBK`.
      */
     public var inputCharset: String?
     /**
@@ -793,15 +1103,41 @@ public struct Config: Equatable, Hashable {
      */
     public var timeoutMs: UInt64?
     /**
-     * Where the access_token lives: `memory` (the default) or
+     * 2014 flow: where the access_token lives: `memory` (the default) or
      * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
      */
     public var tokenStore: String?
     /**
-     * Keep working with this process's own token when the shared store is
-     * unreachable, instead of failing; default false.
+     * 2014 flow: keep working with this process's own token when the shared
+     * store is unreachable, instead of failing; default false.
      */
     public var tokenStoreFallback: Bool?
+    /**
+     * The API generation: `legacy` (the default) or `v2`.
+     */
+    public var api: String?
+    /**
+     * API v2: the merchant id.
+     */
+    public var mchId: String?
+    /**
+     * API v2: the 32-character API key of every signature.
+     */
+    public var apiKey: String?
+    /**
+     * API v2: `MD5` (the default) or `HMAC-SHA256`.
+     */
+    public var signType: String?
+    /**
+     * API v2: the merchant's client certificate, needed for refunds
+     * (except against a loopback sandbox, which takes them over plain HTTP).
+     */
+    public var clientCert: ClientCert?
+    /**
+     * API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
+     * signed with the key it hands out); default false.
+     */
+    public var sandbox: Bool?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -810,37 +1146,58 @@ public struct Config: Equatable, Hashable {
          * The app's id on the WeChat open platform (`wx...`).
          */appid: String, 
         /**
-         * The app secret; used only to fetch an access_token.
-         */appSecret: String, 
+         * 2014 flow: the app secret; used only to fetch an access_token.
+         */appSecret: String? = nil, 
         /**
-         * The 128-character `paySignKey`; used only inside SHA1 signatures.
-         */appKey: String, 
+         * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
+         */appKey: String? = nil, 
         /**
-         * The Tenpay merchant number (`partner`).
-         */partnerId: String, 
+         * 2014 flow: the Tenpay merchant number (`partner`).
+         */partnerId: String? = nil, 
         /**
-         * The merchant key of the package MD5 signature.
-         */partnerKey: String, 
+         * 2014 flow: the merchant key of the package MD5 signature.
+         */partnerKey: String? = nil, 
         /**
-         * Where WeChat posts the asynchronous payment result.
+         * Where WeChat posts the asynchronous payment (and v2 refund) result.
          */notifyUrl: String, 
         /**
-         * The gateway base URL; default `https://api.weixin.qq.com`.
+         * The gateway base URL; default the generation's production gateway
+         * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
          */apiBase: String? = nil, 
         /**
-         * `UTF-8` (the default) or `GBK`.
+         * 2014 flow: `UTF-8` (the default) or `GBK`.
          */inputCharset: String? = nil, 
         /**
          * The total timeout of one HTTP exchange in milliseconds; default 10000.
          */timeoutMs: UInt64? = nil, 
         /**
-         * Where the access_token lives: `memory` (the default) or
+         * 2014 flow: where the access_token lives: `memory` (the default) or
          * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
          */tokenStore: String? = nil, 
         /**
-         * Keep working with this process's own token when the shared store is
-         * unreachable, instead of failing; default false.
-         */tokenStoreFallback: Bool? = nil) {
+         * 2014 flow: keep working with this process's own token when the shared
+         * store is unreachable, instead of failing; default false.
+         */tokenStoreFallback: Bool? = nil, 
+        /**
+         * The API generation: `legacy` (the default) or `v2`.
+         */api: String? = nil, 
+        /**
+         * API v2: the merchant id.
+         */mchId: String? = nil, 
+        /**
+         * API v2: the 32-character API key of every signature.
+         */apiKey: String? = nil, 
+        /**
+         * API v2: `MD5` (the default) or `HMAC-SHA256`.
+         */signType: String? = nil, 
+        /**
+         * API v2: the merchant's client certificate, needed for refunds
+         * (except against a loopback sandbox, which takes them over plain HTTP).
+         */clientCert: ClientCert? = nil, 
+        /**
+         * API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
+         * signed with the key it hands out); default false.
+         */sandbox: Bool? = nil) {
         self.appid = appid
         self.appSecret = appSecret
         self.appKey = appKey
@@ -852,6 +1209,12 @@ public struct Config: Equatable, Hashable {
         self.timeoutMs = timeoutMs
         self.tokenStore = tokenStore
         self.tokenStoreFallback = tokenStoreFallback
+        self.api = api
+        self.mchId = mchId
+        self.apiKey = apiKey
+        self.signType = signType
+        self.clientCert = clientCert
+        self.sandbox = sandbox
     }
 
     
@@ -871,31 +1234,43 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         return
             try Config(
                 appid: FfiConverterString.read(from: &buf), 
-                appSecret: FfiConverterString.read(from: &buf), 
-                appKey: FfiConverterString.read(from: &buf), 
-                partnerId: FfiConverterString.read(from: &buf), 
-                partnerKey: FfiConverterString.read(from: &buf), 
+                appSecret: FfiConverterOptionString.read(from: &buf), 
+                appKey: FfiConverterOptionString.read(from: &buf), 
+                partnerId: FfiConverterOptionString.read(from: &buf), 
+                partnerKey: FfiConverterOptionString.read(from: &buf), 
                 notifyUrl: FfiConverterString.read(from: &buf), 
                 apiBase: FfiConverterOptionString.read(from: &buf), 
                 inputCharset: FfiConverterOptionString.read(from: &buf), 
                 timeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
                 tokenStore: FfiConverterOptionString.read(from: &buf), 
-                tokenStoreFallback: FfiConverterOptionBool.read(from: &buf)
+                tokenStoreFallback: FfiConverterOptionBool.read(from: &buf), 
+                api: FfiConverterOptionString.read(from: &buf), 
+                mchId: FfiConverterOptionString.read(from: &buf), 
+                apiKey: FfiConverterOptionString.read(from: &buf), 
+                signType: FfiConverterOptionString.read(from: &buf), 
+                clientCert: FfiConverterOptionTypeClientCert.read(from: &buf), 
+                sandbox: FfiConverterOptionBool.read(from: &buf)
         )
     }
 
     public static func write(_ value: Config, into buf: inout [UInt8]) {
         FfiConverterString.write(value.appid, into: &buf)
-        FfiConverterString.write(value.appSecret, into: &buf)
-        FfiConverterString.write(value.appKey, into: &buf)
-        FfiConverterString.write(value.partnerId, into: &buf)
-        FfiConverterString.write(value.partnerKey, into: &buf)
+        FfiConverterOptionString.write(value.appSecret, into: &buf)
+        FfiConverterOptionString.write(value.appKey, into: &buf)
+        FfiConverterOptionString.write(value.partnerId, into: &buf)
+        FfiConverterOptionString.write(value.partnerKey, into: &buf)
         FfiConverterString.write(value.notifyUrl, into: &buf)
         FfiConverterOptionString.write(value.apiBase, into: &buf)
         FfiConverterOptionString.write(value.inputCharset, into: &buf)
         FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)
         FfiConverterOptionString.write(value.tokenStore, into: &buf)
         FfiConverterOptionBool.write(value.tokenStoreFallback, into: &buf)
+        FfiConverterOptionString.write(value.api, into: &buf)
+        FfiConverterOptionString.write(value.mchId, into: &buf)
+        FfiConverterOptionString.write(value.apiKey, into: &buf)
+        FfiConverterOptionString.write(value.signType, into: &buf)
+        FfiConverterOptionTypeClientCert.write(value.clientCert, into: &buf)
+        FfiConverterOptionBool.write(value.sandbox, into: &buf)
     }
 }
 
@@ -1049,6 +1424,115 @@ public func FfiConverterTypeOrder_lower(_ value: Order) -> RustBuffer {
 
 
 /**
+ * API v2: an order's state, from `query_order`.
+ */
+public struct OrderStatus: Equatable, Hashable {
+    /**
+     * The merchant's trade number.
+     */
+    public var outTradeNo: String
+    /**
+     * WeChat's transaction id, once paid.
+     */
+    public var transactionId: String?
+    /**
+     * The state.
+     */
+    public var tradeState: TradeState
+    /**
+     * The gateway's description of the state.
+     */
+    public var tradeStateDesc: String?
+    /**
+     * The amount in fen, when the gateway reports it.
+     */
+    public var totalFee: UInt32?
+    /**
+     * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+     */
+    public var timeEnd: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The merchant's trade number.
+         */outTradeNo: String, 
+        /**
+         * WeChat's transaction id, once paid.
+         */transactionId: String?, 
+        /**
+         * The state.
+         */tradeState: TradeState, 
+        /**
+         * The gateway's description of the state.
+         */tradeStateDesc: String?, 
+        /**
+         * The amount in fen, when the gateway reports it.
+         */totalFee: UInt32?, 
+        /**
+         * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+         */timeEnd: String?) {
+        self.outTradeNo = outTradeNo
+        self.transactionId = transactionId
+        self.tradeState = tradeState
+        self.tradeStateDesc = tradeStateDesc
+        self.totalFee = totalFee
+        self.timeEnd = timeEnd
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OrderStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOrderStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrderStatus {
+        return
+            try OrderStatus(
+                outTradeNo: FfiConverterString.read(from: &buf), 
+                transactionId: FfiConverterOptionString.read(from: &buf), 
+                tradeState: FfiConverterTypeTradeState.read(from: &buf), 
+                tradeStateDesc: FfiConverterOptionString.read(from: &buf), 
+                totalFee: FfiConverterOptionUInt32.read(from: &buf), 
+                timeEnd: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OrderStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.outTradeNo, into: &buf)
+        FfiConverterOptionString.write(value.transactionId, into: &buf)
+        FfiConverterTypeTradeState.write(value.tradeState, into: &buf)
+        FfiConverterOptionString.write(value.tradeStateDesc, into: &buf)
+        FfiConverterOptionUInt32.write(value.totalFee, into: &buf)
+        FfiConverterOptionString.write(value.timeEnd, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderStatus_lift(_ buf: RustBuffer) throws -> OrderStatus {
+    return try FfiConverterTypeOrderStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderStatus_lower(_ value: OrderStatus) -> RustBuffer {
+    return FfiConverterTypeOrderStatus.lower(value)
+}
+
+
+/**
  * What the app hands to the WeChat SDK (`PayReq`), plus the order's number
  * and amount for the server's records.
  */
@@ -1186,6 +1670,744 @@ public func FfiConverterTypePayParams_lift(_ buf: RustBuffer) throws -> PayParam
 public func FfiConverterTypePayParams_lower(_ value: PayParams) -> RustBuffer {
     return FfiConverterTypePayParams.lower(value)
 }
+
+
+/**
+ * A verified payment notification (API v2, or the 2014 flow's query string).
+ */
+public struct PaymentNotification: Equatable, Hashable {
+    /**
+     * True when the payment succeeded; a verified failure is still
+     * acknowledged with the success reply.
+     */
+    public var paid: Bool
+    /**
+     * The merchant's trade number.
+     */
+    public var outTradeNo: String
+    /**
+     * WeChat's transaction id.
+     */
+    public var transactionId: String
+    /**
+     * The amount in fen.
+     */
+    public var totalFee: UInt32
+    /**
+     * When the payment completed (`yyyyMMddHHmmss`), if given.
+     */
+    public var timeEnd: String?
+    /**
+     * The merchant's attached data, if any.
+     */
+    public var attach: String?
+    /**
+     * Every field of the message, verified.
+     */
+    public var fields: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * True when the payment succeeded; a verified failure is still
+         * acknowledged with the success reply.
+         */paid: Bool, 
+        /**
+         * The merchant's trade number.
+         */outTradeNo: String, 
+        /**
+         * WeChat's transaction id.
+         */transactionId: String, 
+        /**
+         * The amount in fen.
+         */totalFee: UInt32, 
+        /**
+         * When the payment completed (`yyyyMMddHHmmss`), if given.
+         */timeEnd: String?, 
+        /**
+         * The merchant's attached data, if any.
+         */attach: String?, 
+        /**
+         * Every field of the message, verified.
+         */fields: [String: String]) {
+        self.paid = paid
+        self.outTradeNo = outTradeNo
+        self.transactionId = transactionId
+        self.totalFee = totalFee
+        self.timeEnd = timeEnd
+        self.attach = attach
+        self.fields = fields
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PaymentNotification: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePaymentNotification: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PaymentNotification {
+        return
+            try PaymentNotification(
+                paid: FfiConverterBool.read(from: &buf), 
+                outTradeNo: FfiConverterString.read(from: &buf), 
+                transactionId: FfiConverterString.read(from: &buf), 
+                totalFee: FfiConverterUInt32.read(from: &buf), 
+                timeEnd: FfiConverterOptionString.read(from: &buf), 
+                attach: FfiConverterOptionString.read(from: &buf), 
+                fields: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PaymentNotification, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.paid, into: &buf)
+        FfiConverterString.write(value.outTradeNo, into: &buf)
+        FfiConverterString.write(value.transactionId, into: &buf)
+        FfiConverterUInt32.write(value.totalFee, into: &buf)
+        FfiConverterOptionString.write(value.timeEnd, into: &buf)
+        FfiConverterOptionString.write(value.attach, into: &buf)
+        FfiConverterDictionaryStringString.write(value.fields, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentNotification_lift(_ buf: RustBuffer) throws -> PaymentNotification {
+    return try FfiConverterTypePaymentNotification.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentNotification_lower(_ value: PaymentNotification) -> RustBuffer {
+    return FfiConverterTypePaymentNotification.lower(value)
+}
+
+
+/**
+ * A verified (decrypted) API v2 refund notification.
+ */
+public struct RefundNotification: Equatable, Hashable {
+    /**
+     * The merchant's trade number.
+     */
+    public var outTradeNo: String
+    /**
+     * The merchant's refund number.
+     */
+    public var outRefundNo: String
+    /**
+     * WeChat's refund id.
+     */
+    public var refundId: String
+    /**
+     * The order's amount in fen.
+     */
+    public var totalFee: UInt32
+    /**
+     * The refunded amount in fen.
+     */
+    public var refundFee: UInt32
+    /**
+     * `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
+     */
+    public var refundStatus: String
+    /**
+     * Every decrypted field.
+     */
+    public var fields: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The merchant's trade number.
+         */outTradeNo: String, 
+        /**
+         * The merchant's refund number.
+         */outRefundNo: String, 
+        /**
+         * WeChat's refund id.
+         */refundId: String, 
+        /**
+         * The order's amount in fen.
+         */totalFee: UInt32, 
+        /**
+         * The refunded amount in fen.
+         */refundFee: UInt32, 
+        /**
+         * `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
+         */refundStatus: String, 
+        /**
+         * Every decrypted field.
+         */fields: [String: String]) {
+        self.outTradeNo = outTradeNo
+        self.outRefundNo = outRefundNo
+        self.refundId = refundId
+        self.totalFee = totalFee
+        self.refundFee = refundFee
+        self.refundStatus = refundStatus
+        self.fields = fields
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefundNotification: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefundNotification: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefundNotification {
+        return
+            try RefundNotification(
+                outTradeNo: FfiConverterString.read(from: &buf), 
+                outRefundNo: FfiConverterString.read(from: &buf), 
+                refundId: FfiConverterString.read(from: &buf), 
+                totalFee: FfiConverterUInt32.read(from: &buf), 
+                refundFee: FfiConverterUInt32.read(from: &buf), 
+                refundStatus: FfiConverterString.read(from: &buf), 
+                fields: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefundNotification, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.outTradeNo, into: &buf)
+        FfiConverterString.write(value.outRefundNo, into: &buf)
+        FfiConverterString.write(value.refundId, into: &buf)
+        FfiConverterUInt32.write(value.totalFee, into: &buf)
+        FfiConverterUInt32.write(value.refundFee, into: &buf)
+        FfiConverterString.write(value.refundStatus, into: &buf)
+        FfiConverterDictionaryStringString.write(value.fields, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundNotification_lift(_ buf: RustBuffer) throws -> RefundNotification {
+    return try FfiConverterTypeRefundNotification.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundNotification_lower(_ value: RefundNotification) -> RustBuffer {
+    return FfiConverterTypeRefundNotification.lower(value)
+}
+
+
+/**
+ * API v2: the gateway's receipt for a refund request.
+ */
+public struct RefundReceipt: Equatable, Hashable {
+    /**
+     * The merchant's refund number.
+     */
+    public var outRefundNo: String
+    /**
+     * WeChat's refund id.
+     */
+    public var refundId: String
+    /**
+     * The refunded amount in fen.
+     */
+    public var refundFee: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The merchant's refund number.
+         */outRefundNo: String, 
+        /**
+         * WeChat's refund id.
+         */refundId: String, 
+        /**
+         * The refunded amount in fen.
+         */refundFee: UInt32) {
+        self.outRefundNo = outRefundNo
+        self.refundId = refundId
+        self.refundFee = refundFee
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefundReceipt: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefundReceipt: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefundReceipt {
+        return
+            try RefundReceipt(
+                outRefundNo: FfiConverterString.read(from: &buf), 
+                refundId: FfiConverterString.read(from: &buf), 
+                refundFee: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefundReceipt, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.outRefundNo, into: &buf)
+        FfiConverterString.write(value.refundId, into: &buf)
+        FfiConverterUInt32.write(value.refundFee, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundReceipt_lift(_ buf: RustBuffer) throws -> RefundReceipt {
+    return try FfiConverterTypeRefundReceipt.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundReceipt_lower(_ value: RefundReceipt) -> RustBuffer {
+    return FfiConverterTypeRefundReceipt.lower(value)
+}
+
+
+/**
+ * API v2: a refund to request. The amounts and `out_refund_no` are checked
+ * before any network call (`InvalidArgument`).
+ */
+public struct RefundRequest: Equatable, Hashable {
+    /**
+     * The order to refund.
+     */
+    public var order: OrderRef
+    /**
+     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
+     * the same number retried is not paid twice.
+     */
+    public var outRefundNo: String
+    /**
+     * The order's total amount in fen.
+     */
+    public var totalFee: UInt32
+    /**
+     * The amount to refund in fen (at most `total_fee`).
+     */
+    public var refundFee: UInt32
+    /**
+     * A reason shown to the user.
+     */
+    public var refundDesc: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The order to refund.
+         */order: OrderRef, 
+        /**
+         * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
+         * the same number retried is not paid twice.
+         */outRefundNo: String, 
+        /**
+         * The order's total amount in fen.
+         */totalFee: UInt32, 
+        /**
+         * The amount to refund in fen (at most `total_fee`).
+         */refundFee: UInt32, 
+        /**
+         * A reason shown to the user.
+         */refundDesc: String? = nil) {
+        self.order = order
+        self.outRefundNo = outRefundNo
+        self.totalFee = totalFee
+        self.refundFee = refundFee
+        self.refundDesc = refundDesc
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefundRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefundRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefundRequest {
+        return
+            try RefundRequest(
+                order: FfiConverterTypeOrderRef.read(from: &buf), 
+                outRefundNo: FfiConverterString.read(from: &buf), 
+                totalFee: FfiConverterUInt32.read(from: &buf), 
+                refundFee: FfiConverterUInt32.read(from: &buf), 
+                refundDesc: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefundRequest, into buf: inout [UInt8]) {
+        FfiConverterTypeOrderRef.write(value.order, into: &buf)
+        FfiConverterString.write(value.outRefundNo, into: &buf)
+        FfiConverterUInt32.write(value.totalFee, into: &buf)
+        FfiConverterUInt32.write(value.refundFee, into: &buf)
+        FfiConverterOptionString.write(value.refundDesc, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundRequest_lift(_ buf: RustBuffer) throws -> RefundRequest {
+    return try FfiConverterTypeRefundRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundRequest_lower(_ value: RefundRequest) -> RustBuffer {
+    return FfiConverterTypeRefundRequest.lower(value)
+}
+
+
+/**
+ * API v2: one refund of an order, from `query_refunds`.
+ */
+public struct RefundStatus: Equatable, Hashable {
+    /**
+     * The merchant's refund number.
+     */
+    public var outRefundNo: String
+    /**
+     * WeChat's refund id.
+     */
+    public var refundId: String
+    /**
+     * The refunded amount in fen.
+     */
+    public var refundFee: UInt32
+    /**
+     * `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
+     */
+    public var refundStatus: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The merchant's refund number.
+         */outRefundNo: String, 
+        /**
+         * WeChat's refund id.
+         */refundId: String, 
+        /**
+         * The refunded amount in fen.
+         */refundFee: UInt32, 
+        /**
+         * `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
+         */refundStatus: String) {
+        self.outRefundNo = outRefundNo
+        self.refundId = refundId
+        self.refundFee = refundFee
+        self.refundStatus = refundStatus
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RefundStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefundStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefundStatus {
+        return
+            try RefundStatus(
+                outRefundNo: FfiConverterString.read(from: &buf), 
+                refundId: FfiConverterString.read(from: &buf), 
+                refundFee: FfiConverterUInt32.read(from: &buf), 
+                refundStatus: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RefundStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.outRefundNo, into: &buf)
+        FfiConverterString.write(value.refundId, into: &buf)
+        FfiConverterUInt32.write(value.refundFee, into: &buf)
+        FfiConverterString.write(value.refundStatus, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundStatus_lift(_ buf: RustBuffer) throws -> RefundStatus {
+    return try FfiConverterTypeRefundStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefundStatus_lower(_ value: RefundStatus) -> RustBuffer {
+    return FfiConverterTypeRefundStatus.lower(value)
+}
+
+
+/**
+ * API v2: which order a query, close or refund is about.
+ */
+
+public enum OrderRef: Equatable, Hashable {
+    
+    /**
+     * The merchant's trade number.
+     */
+    case outTradeNo(
+        /**
+         * E.g. `A1001`.
+         */value: String
+    )
+    /**
+     * WeChat's transaction id (in the payment notification and `OrderStatus`).
+     */
+    case transactionId(
+        /**
+         * E.g. `4200000001202401011234567890`.
+         */value: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OrderRef: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOrderRef: FfiConverterRustBuffer {
+    typealias SwiftType = OrderRef
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrderRef {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .outTradeNo(value: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .transactionId(value: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OrderRef, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .outTradeNo(value):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(value, into: &buf)
+            
+        
+        case let .transactionId(value):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(value, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderRef_lift(_ buf: RustBuffer) throws -> OrderRef {
+    return try FfiConverterTypeOrderRef.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderRef_lower(_ value: OrderRef) -> RustBuffer {
+    return FfiConverterTypeOrderRef.lower(value)
+}
+
+
+
+/**
+ * API v2: the state of an order, as `orderquery` reports it.
+ */
+
+public enum TradeState: Equatable, Hashable {
+    
+    /**
+     * `SUCCESS`: paid.
+     */
+    case success
+    /**
+     * `REFUND`: paid, then (partly) refunded.
+     */
+    case refund
+    /**
+     * `NOTPAY`: not paid yet.
+     */
+    case notpay
+    /**
+     * `CLOSED`: closed unpaid.
+     */
+    case closed
+    /**
+     * `REVOKED`: revoked (card payments).
+     */
+    case revoked
+    /**
+     * `USERPAYING`: the user is paying (entering a password).
+     */
+    case userpaying
+    /**
+     * `PAYERROR`: the payment failed.
+     */
+    case payerror
+    /**
+     * A state this library does not know.
+     */
+    case other(
+        /**
+         * The gateway's spelling, as sent.
+         */value: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TradeState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTradeState: FfiConverterRustBuffer {
+    typealias SwiftType = TradeState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TradeState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .success
+        
+        case 2: return .refund
+        
+        case 3: return .notpay
+        
+        case 4: return .closed
+        
+        case 5: return .revoked
+        
+        case 6: return .userpaying
+        
+        case 7: return .payerror
+        
+        case 8: return .other(value: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TradeState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .success:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refund:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notpay:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .closed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .userpaying:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .payerror:
+            writeInt(&buf, Int32(7))
+        
+        
+        case let .other(value):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(value, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTradeState_lift(_ buf: RustBuffer) throws -> TradeState {
+    return try FfiConverterTypeTradeState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTradeState_lower(_ value: TradeState) -> RustBuffer {
+    return FfiConverterTypeTradeState.lower(value)
+}
+
 
 
 /**
@@ -1600,6 +2822,55 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeClientCert: FfiConverterRustBuffer {
+    typealias SwiftType = ClientCert?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeClientCert.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeClientCert.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRefundStatus: FfiConverterRustBuffer {
+    typealias SwiftType = [RefundStatus]
+
+    public static func write(_ value: [RefundStatus], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRefundStatus.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RefundStatus] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RefundStatus]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRefundStatus.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -1660,6 +2931,30 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 9289) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 57209) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 38720) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 7315) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 54753) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536) {

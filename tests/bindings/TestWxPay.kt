@@ -2,12 +2,18 @@
 // JVM, against a running sandbox. It checks the glue (records in, records and
 // exceptions out, sharing across threads), not the signing logic again.
 //
+// The 2014 flow uses the sandbox's `/sandbox/config`, API v2 its
+// `/sandbox/config?api=v2` (merchant 10000100, MD5).
+//
 // Run by scripts/check-uniffi.sh:  java ... TestWxPayKt <sandbox base URL>
 // Prints one line per check and "N passed, M failed"; exits 1 on any failure.
 
 import com.wxpay.Config
 import com.wxpay.Order
+import com.wxpay.OrderRef
 import com.wxpay.PayParams
+import com.wxpay.RefundRequest
+import com.wxpay.TradeState
 import com.wxpay.WxPayClient
 import com.wxpay.WxPayException
 import com.wxpay.sign
@@ -63,6 +69,17 @@ private fun configFrom(json: Map<String, String>) = Config(
     notifyUrl = json.getValue("notify_url"),
     apiBase = json.getValue("api_base"),
     inputCharset = json["input_charset"],
+)
+
+/** A v2 client config from `/sandbox/config?api=v2`; the 2014-only keys stay null. */
+private fun v2ConfigFrom(json: Map<String, String>) = Config(
+    appid = json.getValue("appid"),
+    notifyUrl = json.getValue("notify_url"),
+    apiBase = json.getValue("api_base"),
+    api = json.getValue("api"),
+    mchId = json.getValue("mch_id"),
+    apiKey = json.getValue("api_key"),
+    signType = json["sign_type"],
 )
 
 private fun order(no: String, totalFee: UInt? = null, totalYuan: String? = null) = Order(
@@ -153,6 +170,58 @@ fun main(args: Array<String>) {
         expect(signature == "7F77B507B755B3262884291517E380F8") { "signature $signature" }
         expectThrows<WxPayException.InvalidArgument> { sign("md5", "k", params) }
     }
+
+    val v2Json = parseFlatJson(URI("$base/sandbox/config?api=v2").toURL().readText())
+    val v2Config = v2ConfigFrom(v2Json)
+    val v2 = WxPayClient(v2Config)
+    fun byNo(no: String) = OrderRef.OutTradeNo(no)
+
+    check("v2: build_pay_params returns MD5-signed parameters for merchant 10000100") {
+        expect(v2Json["api"] == "v2" && v2Json["sign_type"] == "MD5") { "sandbox v2 config $v2Json" }
+        val p = v2.buildPayParams(order("KT-V2-PAY-1", totalYuan = "19.99"))
+        expect(p.partnerid == "10000100") { "partnerid ${p.partnerid}" }
+        expect(Regex("[0-9A-F]{32}").matches(p.sign)) { "sign ${p.sign}" }
+        expect(p.`package` == "Sign=WXPay") { "package ${p.`package`}" }
+        expect(p.prepayid.isNotEmpty()) { "empty prepayid" }
+        expect(p.outTradeNo == "KT-V2-PAY-1" && p.totalFee == 1999u) { "order ${p.outTradeNo} ${p.totalFee}" }
+    }
+    check("v2: query_order gives TradeState.Notpay; after close_order, TradeState.Closed") {
+        v2.buildPayParams(order("KT-V2-CLOSE-1", totalFee = 5u))
+        val unpaid = v2.queryOrder(byNo("KT-V2-CLOSE-1"))
+        expect(unpaid.tradeState == TradeState.Notpay) { "trade state ${unpaid.tradeState}" }
+        expect(unpaid.outTradeNo == "KT-V2-CLOSE-1") { "out_trade_no ${unpaid.outTradeNo}" }
+        expect(unpaid.totalFee == 5u) { "total_fee ${unpaid.totalFee}" }
+        expect(unpaid.transactionId == null) { "transaction_id ${unpaid.transactionId}" }
+        v2.closeOrder("KT-V2-CLOSE-1")
+        val closed = v2.queryOrder(byNo("KT-V2-CLOSE-1"))
+        expect(closed.tradeState == TradeState.Closed) { "trade state ${closed.tradeState}" }
+    }
+    check("v2: a refund of an unpaid order raises WxPayException.Rejected with TRADE_STATE_ERROR") {
+        v2.buildPayParams(order("KT-V2-REFUND-1", totalFee = 10u))
+        val e = expectThrows<WxPayException.Rejected> {
+            v2.refund(RefundRequest(order = byNo("KT-V2-REFUND-1"), outRefundNo = "KT-R-1", totalFee = 10u, refundFee = 5u))
+        }
+        expect(e.code == "TRADE_STATE_ERROR") { "code ${e.code}" }
+        expect(e.description.isNotEmpty()) { "empty description" }
+        expect(e.detail.contains("TRADE_STATE_ERROR")) { "detail ${e.detail}" }
+    }
+    check("v2: an unknown transaction id raises WxPayException.Rejected with ORDERNOTEXIST") {
+        val e = expectThrows<WxPayException.Rejected> { v2.queryOrder(OrderRef.TransactionId("4200000000000000000000000000")) }
+        expect(e.code == "ORDERNOTEXIST") { "code ${e.code}" }
+    }
+    check("v2: a config without api_key raises InvalidConfig naming api_key") {
+        val e = expectThrows<WxPayException.InvalidConfig> { WxPayClient(v2Config.copy(apiKey = null)) }
+        expect(e.field == "api_key") { "field ${e.field}" }
+    }
+    check("v2: a 2014-flow client refuses v2 operations with InvalidArgument") {
+        expectThrows<WxPayException.InvalidArgument> { client.queryOrder(byNo("KT-V2-CLOSE-1")) }
+    }
+    check("v2: notification replies are the v2 XML") {
+        expect(v2.notificationSuccessReply().contains("SUCCESS")) { "success reply" }
+        val fail = v2.notificationFailureReply("busy")
+        expect(fail.contains("FAIL") && fail.contains("busy")) { "failure reply $fail" }
+    }
+    v2.close()
     client.close()
 
     println("kotlin: $passed passed, $failed failed")

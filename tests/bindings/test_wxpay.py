@@ -3,6 +3,11 @@
 running sandbox. It checks the glue (records in, records and exceptions out,
 sharing across threads), not the signing logic again.
 
+The 2014 flow uses the sandbox's `/sandbox/config`; API v2 its
+`/sandbox/config?api=v2` with `notify_url` pointed at a small HTTP server in
+this test, so the notifications the sandbox sends after `POST /sandbox/pay`
+(and after a refund) are captured and verified through the binding.
+
     python3 tests/bindings/test_wxpay.py http://127.0.0.1:PORT
 
 The binding loads libwxpay.so from its own directory, so the test copies
@@ -14,6 +19,7 @@ failure. Run by scripts/check-uniffi.sh.
 
 import concurrent.futures
 import dataclasses
+import http.server
 import importlib
 import json
 import os
@@ -21,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,6 +75,58 @@ def expect_raises(exc_type, body):
     except Exception as e:
         raise AssertionError(f"expected {exc_type.__qualname__}, got {type(e).__qualname__}: {e}")
     raise AssertionError(f"expected {exc_type.__qualname__}, nothing was raised")
+
+
+class NotifySink:
+    """A merchant's notify_url on loopback: keeps every body POSTed to it and
+    answers with `reply` (set it to the client's success reply, so the sandbox
+    stops repeating)."""
+
+    def __init__(self):
+        self.bodies = []
+        self.reply = b""
+        self._changed = threading.Condition()
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._changed:
+                    sink.bodies.append(body)
+                    sink._changed.notify_all()
+                reply = sink.reply
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/notify"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, what, matches, timeout=10):
+        """The first body for which `matches(body)` holds, waiting for it."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: next((b for b in self.bodies if matches(b)), None), timeout)
+        if found is None:
+            raise AssertionError(f"no {what} reached the notify_url within {timeout} s")
+        return found
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def post_json(url, document):
+    request = urllib.request.Request(url, data=json.dumps(document).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.status
 
 
 def main(argv):
@@ -176,8 +235,139 @@ def run(wx, base):
     r.check("one client is shared by 4 threads", threads)
     r.check("sign() gives the public package vector; an unknown scheme raises InvalidArgument", sign)
 
+    sink = NotifySink()
+    try:
+        run_v2(wx, base, r, order, client, sink)
+    finally:
+        sink.close()
+
     print(f"python: {r.passed} passed, {r.failed} failed")
     return 0 if r.failed == 0 else 1
+
+
+def run_v2(wx, base, r, order, legacy_client, sink):
+    """API v2 through the binding, against the sandbox's v2 merchant."""
+    with urllib.request.urlopen(f"{base}/sandbox/config?api=v2", timeout=10) as reply:
+        v2 = json.load(reply)
+    config = wx.Config(
+        api=v2["api"],
+        appid=v2["appid"],
+        mch_id=v2["mch_id"],
+        api_key=v2["api_key"],
+        sign_type=v2.get("sign_type"),
+        notify_url=sink.url,
+        api_base=v2["api_base"],
+    )
+    client = wx.WxPayClient(config)
+    sink.reply = client.notification_success_reply().encode()
+    by_no = wx.OrderRef.OUT_TRADE_NO
+
+    def pay_and_capture(no):
+        """The user pays order `no`: the payment notification the sandbox sent."""
+        expect(post_json(f"{base}/sandbox/pay", {"out_trade_no": no}) == 204, "sandbox/pay")
+        marker = f"<out_trade_no><![CDATA[{no}]]></out_trade_no>".encode()
+        return sink.wait_for(f"payment notification of {no}",
+                             lambda b: marker in b and b"<req_info>" not in b)
+
+    def pay_params():
+        expect(v2["api"] == "v2" and v2.get("sign_type") == "MD5", f"sandbox v2 config {v2}")
+        p = client.build_pay_params(order("PY-V2-PAY-1", total_yuan="19.99"))
+        expect(p.partnerid == "10000100", f"partnerid {p.partnerid}")
+        expect(re.fullmatch(r"[0-9A-F]{32}", p.sign), f"sign {p.sign}")
+        expect(p.package == "Sign=WXPay", f"package {p.package}")
+        expect(p.prepayid, "empty prepayid")
+        expect((p.out_trade_no, p.total_fee) == ("PY-V2-PAY-1", 1999), f"order {p.out_trade_no} {p.total_fee}")
+
+    def query_and_close():
+        client.build_pay_params(order("PY-V2-CLOSE-1", total_fee=5))
+        unpaid = client.query_order(by_no("PY-V2-CLOSE-1"))
+        expect(unpaid.trade_state == wx.TradeState.NOTPAY(), f"trade state {unpaid.trade_state}")
+        expect(unpaid.trade_state.is_NOTPAY(), "is_NOTPAY")
+        expect(isinstance(unpaid.trade_state, wx.TradeState), "not a TradeState")
+        expect((unpaid.out_trade_no, unpaid.total_fee, unpaid.transaction_id) == ("PY-V2-CLOSE-1", 5, None),
+               f"status {unpaid}")
+        expect(client.close_order("PY-V2-CLOSE-1") is None, "close_order returns None")
+        closed = client.query_order(by_no("PY-V2-CLOSE-1"))
+        expect(closed.trade_state == wx.TradeState.CLOSED(), f"trade state {closed.trade_state}")
+
+    def refund_unpaid():
+        client.build_pay_params(order("PY-V2-REFUND-1", total_fee=10))
+        e = expect_raises(wx.WxPayError.Rejected, lambda: client.refund(wx.RefundRequest(
+            order=by_no("PY-V2-REFUND-1"), out_refund_no="PY-R-1", total_fee=10, refund_fee=5)))
+        expect(e.code == "TRADE_STATE_ERROR", f"code {e.code}")
+        expect(e.description, "empty description")
+        expect("TRADE_STATE_ERROR" in e.message, f"message {e.message}")
+
+    def legacy_refuses_v2():
+        e = expect_raises(wx.WxPayError.InvalidArgument,
+                          lambda: legacy_client.query_order(by_no("PY-V2-CLOSE-1")))
+        expect("legacy" in e.message, f"message {e.message}")
+
+    def payment_notification():
+        client.build_pay_params(order("PY-V2-NOTIFY-1", total_fee=1999))
+        body = pay_and_capture("PY-V2-NOTIFY-1")
+        n = client.verify_payment_notification(body, 1999)
+        expect(n.paid, "not paid")
+        expect((n.out_trade_no, n.total_fee) == ("PY-V2-NOTIFY-1", 1999), f"notification {n}")
+        expect(n.transaction_id and n.fields["transaction_id"] == n.transaction_id, f"fields {n.fields}")
+        expect(n.fields["mch_id"] == "10000100" and "sign" in n.fields, f"fields {n.fields}")
+        expect(n.time_end and re.fullmatch(r"[0-9]{14}", n.time_end), f"time_end {n.time_end}")
+        # Verified again (WeChat repeats notifications): the same result.
+        expect(client.verify_payment_notification(body, None) == n, "not repeatable")
+
+        tampered = body.replace(b"<total_fee><![CDATA[1999]]>", b"<total_fee><![CDATA[2999]]>")
+        expect(tampered != body, "the amount was not found in the body")
+        e = expect_raises(wx.WxPayError.InvalidNotification,
+                          lambda: client.verify_payment_notification(tampered, None))
+        expect("signature" in e.message, f"message {e.message}")
+        expect_raises(wx.WxPayError.InvalidNotification,
+                      lambda: client.verify_payment_notification(body, 1))
+        expect_raises(wx.WxPayError.InvalidNotification,
+                      lambda: client.verify_payment_notification(b"not xml", None))
+        fail = client.notification_failure_reply(e.message)
+        expect("FAIL" in fail and "signature" in fail, f"failure reply {fail}")
+
+        paid = client.query_order(wx.OrderRef.TRANSACTION_ID(n.transaction_id))
+        expect(paid.trade_state == wx.TradeState.SUCCESS(), f"trade state {paid.trade_state}")
+        expect(paid.transaction_id == n.transaction_id, f"transaction_id {paid.transaction_id}")
+
+    def refund_paid():
+        client.build_pay_params(order("PY-V2-REFUND-2", total_fee=1999))
+        pay_and_capture("PY-V2-REFUND-2")
+        receipt = client.refund(wx.RefundRequest(order=by_no("PY-V2-REFUND-2"), out_refund_no="PY-R-2",
+                                                 total_fee=1999, refund_fee=999, refund_desc="退一半"))
+        expect((receipt.out_refund_no, receipt.refund_fee) == ("PY-R-2", 999), f"receipt {receipt}")
+        expect(receipt.refund_id, "empty refund_id")
+        refunds = client.query_refunds(by_no("PY-V2-REFUND-2"))
+        expect([(s.out_refund_no, s.refund_id, s.refund_fee) for s in refunds]
+               == [("PY-R-2", receipt.refund_id, 999)], f"refunds {refunds}")
+        state = client.query_order(by_no("PY-V2-REFUND-2")).trade_state
+        expect(state == wx.TradeState.REFUND(), f"trade state {state}")
+        body = sink.wait_for("refund notification", lambda b: b"<req_info>" in b)
+        n = client.verify_refund_notification(body, 999)
+        expect((n.out_trade_no, n.out_refund_no, n.refund_id) == ("PY-V2-REFUND-2", "PY-R-2", receipt.refund_id),
+               f"refund notification {n}")
+        expect((n.total_fee, n.refund_fee, n.refund_status) == (1999, 999, "SUCCESS"), f"refund notification {n}")
+        expect(n.fields["refund_id"] == receipt.refund_id, f"fields {n.fields}")
+        expect_raises(wx.WxPayError.InvalidNotification, lambda: client.verify_refund_notification(body, 1))
+
+    def bad_v2_config():
+        e = expect_raises(wx.WxPayError.InvalidConfig,
+                          lambda: wx.WxPayClient(wx.Config(**{**vars(config), "mch_id": None})))
+        expect(e.field == "mch_id", f"field {e.field}")
+        e = expect_raises(wx.WxPayError.InvalidConfig, lambda: wx.WxPayClient(wx.Config(
+            **{**vars(config), "client_cert": wx.ClientCert(pkcs12_file="/nonexistent.p12",
+                                                            pkcs12_password="10000100")})))
+        expect(e.field == "client_cert", f"field {e.field}")
+
+    r.check("v2: build_pay_params returns MD5-signed parameters for merchant 10000100", pay_params)
+    r.check("v2: query_order gives TradeState.NOTPAY; after close_order, CLOSED", query_and_close)
+    r.check("v2: a refund of an unpaid order raises WxPayError.Rejected with TRADE_STATE_ERROR", refund_unpaid)
+    r.check("v2: a 2014-flow client refuses v2 operations with InvalidArgument", legacy_refuses_v2)
+    r.check("v2: the payment notification the sandbox sends verifies; a tampered copy raises "
+            "InvalidNotification", payment_notification)
+    r.check("v2: refund a paid order, query its refunds, verify the refund notification", refund_paid)
+    r.check("v2: a bad v2 config raises InvalidConfig naming the field", bad_v2_config)
 
 
 if __name__ == "__main__":

@@ -679,6 +679,22 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_wxpay_checksum_method_wxpayclient_build_pay_params(
     ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_close_order(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_query_order(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_query_refunds(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_refund(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification(
+    ): Int
     external fun uniffi_wxpay_checksum_constructor_wxpayclient_new(
     ): Int
     external fun ffi_wxpay_uniffi_contract_version(
@@ -708,6 +724,22 @@ internal object UniffiLib {
     external fun uniffi_wxpay_fn_constructor_wxpayclient_new(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_wxpay_fn_method_wxpayclient_build_pay_params(`ptr`: Long,`order`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_close_order(`ptr`: Long,`outTradeNo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply(`ptr`: Long,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_notification_success_reply(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_query_order(`ptr`: Long,`order`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_query_refunds(`ptr`: Long,`order`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_refund(`ptr`: Long,`refund`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification(`ptr`: Long,`body`: RustBuffer.ByValue,`expectedTotalFee`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification(`ptr`: Long,`body`: RustBuffer.ByValue,`expectedRefundFee`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_wxpay_fn_func_sign(`scheme`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`params`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -834,6 +866,30 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 47640) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 9289) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 57209) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 38720) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 7315) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 55757) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 54753) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 50991) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 3500) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 56536) {
@@ -1172,6 +1228,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
     }
 }
 
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
+    }
+}
+
 
 // This template implements a class for working with a Rust struct via a handle
 // to the live Rust struct on the other side of the FFI.
@@ -1282,6 +1357,62 @@ public interface WxPayClientInterface {
      * `genprepay`) and returns the signed parameters for the app.
      */
     fun `buildPayParams`(`order`: Order): PayParams
+    
+    /**
+     * API v2: closes an unpaid order (`closeorder`); a paid one raises
+     * `Rejected` with code `ORDERPAID`.
+     */
+    fun `closeOrder`(`outTradeNo`: kotlin.String)
+    
+    /**
+     * The body that refuses a notification, so WeChat sends it again (the
+     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * put secrets in `reason`: it goes back to the sender.
+     */
+    fun `notificationFailureReply`(`reason`: kotlin.String): kotlin.String
+    
+    /**
+     * The body that acknowledges a verified notification (the v2 SUCCESS
+     * XML, or `success` for the 2014 flow).
+     */
+    fun `notificationSuccessReply`(): kotlin.String
+    
+    /**
+     * API v2: the state of an order (`orderquery`).
+     */
+    fun `queryOrder`(`order`: OrderRef): OrderStatus
+    
+    /**
+     * API v2: the refunds of an order (`refundquery`); an order without
+     * refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+     */
+    fun `queryRefunds`(`order`: OrderRef): List<RefundStatus>
+    
+    /**
+     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     */
+    fun `refund`(`refund`: RefundRequest): RefundReceipt
+    
+    /**
+     * Verifies a payment notification: the raw body WeChat POSTed to
+     * `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+     * order's amount as `expected_total_fee` to have it checked.
+     *
+     * Raises `InvalidNotification` for anything that does not verify: answer
+     * it with `notification_failure_reply` and act on nothing. On success,
+     * act on it idempotently per `out_trade_no` (WeChat repeats it until it
+     * gets `notification_success_reply`).
+     */
+    fun `verifyPaymentNotification`(`body`: kotlin.ByteArray, `expectedTotalFee`: kotlin.UInt?): PaymentNotification
+    
+    /**
+     * API v2: decrypts and checks a refund notification (its `req_info`,
+     * under the API key). Raises `InvalidNotification` when it does not
+     * verify.
+     */
+    fun `verifyRefundNotification`(`body`: kotlin.ByteArray, `expectedRefundFee`: kotlin.UInt?): RefundNotification
     
     companion object
 }
@@ -1426,6 +1557,166 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
     
 
     
+    /**
+     * API v2: closes an unpaid order (`closeorder`); a paid one raises
+     * `Rejected` with code `ORDERPAID`.
+     */
+    @Throws(WxPayException::class)override fun `closeOrder`(`outTradeNo`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order(
+        it,
+        
+        FfiConverterString.lower(`outTradeNo`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The body that refuses a notification, so WeChat sends it again (the
+     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * put secrets in `reason`: it goes back to the sender.
+     */
+    @Throws(WxPayException::class)override fun `notificationFailureReply`(`reason`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply(
+        it,
+        
+        FfiConverterString.lower(`reason`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The body that acknowledges a verified notification (the v2 SUCCESS
+     * XML, or `success` for the 2014 flow).
+     */
+    @Throws(WxPayException::class)override fun `notificationSuccessReply`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_success_reply(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * API v2: the state of an order (`orderquery`).
+     */
+    @Throws(WxPayException::class)override fun `queryOrder`(`order`: OrderRef): OrderStatus {
+            return FfiConverterTypeOrderStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_order(
+        it,
+        
+        FfiConverterTypeOrderRef.lower(`order`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * API v2: the refunds of an order (`refundquery`); an order without
+     * refunds raises `Rejected` with code `REFUNDNOTEXIST`.
+     */
+    @Throws(WxPayException::class)override fun `queryRefunds`(`order`: OrderRef): List<RefundStatus> {
+            return FfiConverterSequenceTypeRefundStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_query_refunds(
+        it,
+        
+        FfiConverterTypeOrderRef.lower(`order`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
+     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
+     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     */
+    @Throws(WxPayException::class)override fun `refund`(`refund`: RefundRequest): RefundReceipt {
+            return FfiConverterTypeRefundReceipt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_refund(
+        it,
+        
+        FfiConverterTypeRefundRequest.lower(`refund`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Verifies a payment notification: the raw body WeChat POSTed to
+     * `notify_url` (API v2: the XML; 2014 flow: the query string). Pass the
+     * order's amount as `expected_total_fee` to have it checked.
+     *
+     * Raises `InvalidNotification` for anything that does not verify: answer
+     * it with `notification_failure_reply` and act on nothing. On success,
+     * act on it idempotently per `out_trade_no` (WeChat repeats it until it
+     * gets `notification_success_reply`).
+     */
+    @Throws(WxPayException::class)override fun `verifyPaymentNotification`(`body`: kotlin.ByteArray, `expectedTotalFee`: kotlin.UInt?): PaymentNotification {
+            return FfiConverterTypePaymentNotification.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification(
+        it,
+        
+        FfiConverterByteArray.lower(`body`),
+        FfiConverterOptionalUInt.lower(`expectedTotalFee`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * API v2: decrypts and checks a refund notification (its `req_info`,
+     * under the API key). Raises `InvalidNotification` when it does not
+     * verify.
+     */
+    @Throws(WxPayException::class)override fun `verifyRefundNotification`(`body`: kotlin.ByteArray, `expectedRefundFee`: kotlin.UInt?): RefundNotification {
+            return FfiConverterTypeRefundNotification.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification(
+        it,
+        
+        FfiConverterByteArray.lower(`body`),
+        FfiConverterOptionalUInt.lower(`expectedRefundFee`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -1466,7 +1757,93 @@ public object FfiConverterTypeWxPayClient: FfiConverter<WxPayClient, Long> {
 
 
 /**
+ * API v2: the merchant's client certificate for refunds (mutual TLS), read
+ * once when the client is built (a bad file or password is `InvalidConfig`
+ * naming `client_cert`).
+ *
+ * Give one of: `pem` (certificate and private key as inline PEM text);
+ * `cert_pem_file` (with `key_pem_file` when the key is in a file of its
+ * own); or `pkcs12_file` with `pkcs12_password` (WeChat's
+ * `apiclient_cert.p12`, whose password is the `mch_id`).
+ *
+ * Holds secrets (`pem`, `pkcs12_password`): never log it.
+ */
+data class ClientCert (
+    /**
+     * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+     * unless `key_pem_file` is given.
+     */
+    var `certPemFile`: kotlin.String? = null 
+    , 
+    /**
+     * A PEM file with the private key (`apiclient_key.pem`).
+     */
+    var `keyPemFile`: kotlin.String? = null 
+    , 
+    /**
+     * The certificate and private key as inline PEM text.
+     */
+    var `pem`: kotlin.String? = null 
+    , 
+    /**
+     * A PKCS#12 file (`apiclient_cert.p12`).
+     */
+    var `pkcs12File`: kotlin.String? = null 
+    , 
+    /**
+     * The PKCS#12 password (the `mch_id` for WeChat's files).
+     */
+    var `pkcs12Password`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeClientCert: FfiConverterRustBuffer<ClientCert> {
+    override fun read(buf: ByteBuffer): ClientCert {
+        return ClientCert(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ClientCert) = (
+            FfiConverterOptionalString.allocationSize(value.`certPemFile`) +
+            FfiConverterOptionalString.allocationSize(value.`keyPemFile`) +
+            FfiConverterOptionalString.allocationSize(value.`pem`) +
+            FfiConverterOptionalString.allocationSize(value.`pkcs12File`) +
+            FfiConverterOptionalString.allocationSize(value.`pkcs12Password`)
+    )
+
+    override fun write(value: ClientCert, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`certPemFile`, buf)
+            FfiConverterOptionalString.write(value.`keyPemFile`, buf)
+            FfiConverterOptionalString.write(value.`pem`, buf)
+            FfiConverterOptionalString.write(value.`pkcs12File`, buf)
+            FfiConverterOptionalString.write(value.`pkcs12Password`, buf)
+    }
+}
+
+
+
+/**
  * A merchant's configuration; validated when a `WxPayClient` is built.
+ *
+ * `api` picks the generation: `legacy` (the default, the 2014 flow) needs
+ * `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
+ * `mch_id` and `api_key`. A generation never reads the other's keys; a
+ * missing required key is `InvalidConfig` naming it.
  *
  * Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
  * Swift's `String(describing:)` print every field).
@@ -1478,37 +1855,38 @@ data class Config (
     var `appid`: kotlin.String
     , 
     /**
-     * The app secret; used only to fetch an access_token.
+     * 2014 flow: the app secret; used only to fetch an access_token.
      */
-    var `appSecret`: kotlin.String
+    var `appSecret`: kotlin.String? = null 
     , 
     /**
-     * The 128-character `paySignKey`; used only inside SHA1 signatures.
+     * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
      */
-    var `appKey`: kotlin.String
+    var `appKey`: kotlin.String? = null 
     , 
     /**
-     * The Tenpay merchant number (`partner`).
+     * 2014 flow: the Tenpay merchant number (`partner`).
      */
-    var `partnerId`: kotlin.String
+    var `partnerId`: kotlin.String? = null 
     , 
     /**
-     * The merchant key of the package MD5 signature.
+     * 2014 flow: the merchant key of the package MD5 signature.
      */
-    var `partnerKey`: kotlin.String
+    var `partnerKey`: kotlin.String? = null 
     , 
     /**
-     * Where WeChat posts the asynchronous payment result.
+     * Where WeChat posts the asynchronous payment (and v2 refund) result.
      */
     var `notifyUrl`: kotlin.String
     , 
     /**
-     * The gateway base URL; default `https://api.weixin.qq.com`.
+     * The gateway base URL; default the generation's production gateway
+     * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
      */
     var `apiBase`: kotlin.String? = null 
     , 
     /**
-     * `UTF-8` (the default) or `GBK`.
+     * 2014 flow: `UTF-8` (the default) or `GBK`.
      */
     var `inputCharset`: kotlin.String? = null 
     , 
@@ -1518,16 +1896,48 @@ data class Config (
     var `timeoutMs`: kotlin.ULong? = null 
     , 
     /**
-     * Where the access_token lives: `memory` (the default) or
+     * 2014 flow: where the access_token lives: `memory` (the default) or
      * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
      */
     var `tokenStore`: kotlin.String? = null 
     , 
     /**
-     * Keep working with this process's own token when the shared store is
-     * unreachable, instead of failing; default false.
+     * 2014 flow: keep working with this process's own token when the shared
+     * store is unreachable, instead of failing; default false.
      */
     var `tokenStoreFallback`: kotlin.Boolean? = null 
+    , 
+    /**
+     * The API generation: `legacy` (the default) or `v2`.
+     */
+    var `api`: kotlin.String? = null 
+    , 
+    /**
+     * API v2: the merchant id.
+     */
+    var `mchId`: kotlin.String? = null 
+    , 
+    /**
+     * API v2: the 32-character API key of every signature.
+     */
+    var `apiKey`: kotlin.String? = null 
+    , 
+    /**
+     * API v2: `MD5` (the default) or `HMAC-SHA256`.
+     */
+    var `signType`: kotlin.String? = null 
+    , 
+    /**
+     * API v2: the merchant's client certificate, needed for refunds
+     * (except against a loopback sandbox, which takes them over plain HTTP).
+     */
+    var `clientCert`: ClientCert? = null 
+    , 
+    /**
+     * API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
+     * signed with the key it hands out); default false.
+     */
+    var `sandbox`: kotlin.Boolean? = null 
     
 ){
     
@@ -1545,45 +1955,63 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
     override fun read(buf: ByteBuffer): Config {
         return Config(
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeClientCert.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
         )
     }
 
     override fun allocationSize(value: Config) = (
             FfiConverterString.allocationSize(value.`appid`) +
-            FfiConverterString.allocationSize(value.`appSecret`) +
-            FfiConverterString.allocationSize(value.`appKey`) +
-            FfiConverterString.allocationSize(value.`partnerId`) +
-            FfiConverterString.allocationSize(value.`partnerKey`) +
+            FfiConverterOptionalString.allocationSize(value.`appSecret`) +
+            FfiConverterOptionalString.allocationSize(value.`appKey`) +
+            FfiConverterOptionalString.allocationSize(value.`partnerId`) +
+            FfiConverterOptionalString.allocationSize(value.`partnerKey`) +
             FfiConverterString.allocationSize(value.`notifyUrl`) +
             FfiConverterOptionalString.allocationSize(value.`apiBase`) +
             FfiConverterOptionalString.allocationSize(value.`inputCharset`) +
             FfiConverterOptionalULong.allocationSize(value.`timeoutMs`) +
             FfiConverterOptionalString.allocationSize(value.`tokenStore`) +
-            FfiConverterOptionalBoolean.allocationSize(value.`tokenStoreFallback`)
+            FfiConverterOptionalBoolean.allocationSize(value.`tokenStoreFallback`) +
+            FfiConverterOptionalString.allocationSize(value.`api`) +
+            FfiConverterOptionalString.allocationSize(value.`mchId`) +
+            FfiConverterOptionalString.allocationSize(value.`apiKey`) +
+            FfiConverterOptionalString.allocationSize(value.`signType`) +
+            FfiConverterOptionalTypeClientCert.allocationSize(value.`clientCert`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`sandbox`)
     )
 
     override fun write(value: Config, buf: ByteBuffer) {
             FfiConverterString.write(value.`appid`, buf)
-            FfiConverterString.write(value.`appSecret`, buf)
-            FfiConverterString.write(value.`appKey`, buf)
-            FfiConverterString.write(value.`partnerId`, buf)
-            FfiConverterString.write(value.`partnerKey`, buf)
+            FfiConverterOptionalString.write(value.`appSecret`, buf)
+            FfiConverterOptionalString.write(value.`appKey`, buf)
+            FfiConverterOptionalString.write(value.`partnerId`, buf)
+            FfiConverterOptionalString.write(value.`partnerKey`, buf)
             FfiConverterString.write(value.`notifyUrl`, buf)
             FfiConverterOptionalString.write(value.`apiBase`, buf)
             FfiConverterOptionalString.write(value.`inputCharset`, buf)
             FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
             FfiConverterOptionalString.write(value.`tokenStore`, buf)
             FfiConverterOptionalBoolean.write(value.`tokenStoreFallback`, buf)
+            FfiConverterOptionalString.write(value.`api`, buf)
+            FfiConverterOptionalString.write(value.`mchId`, buf)
+            FfiConverterOptionalString.write(value.`apiKey`, buf)
+            FfiConverterOptionalString.write(value.`signType`, buf)
+            FfiConverterOptionalTypeClientCert.write(value.`clientCert`, buf)
+            FfiConverterOptionalBoolean.write(value.`sandbox`, buf)
     }
 }
 
@@ -1683,6 +2111,85 @@ public object FfiConverterTypeOrder: FfiConverterRustBuffer<Order> {
             FfiConverterOptionalString.write(value.`attach`, buf)
             FfiConverterOptionalUInt.write(value.`expireMinutes`, buf)
             FfiConverterOptionalString.write(value.`traceid`, buf)
+    }
+}
+
+
+
+/**
+ * API v2: an order's state, from `query_order`.
+ */
+data class OrderStatus (
+    /**
+     * The merchant's trade number.
+     */
+    var `outTradeNo`: kotlin.String
+    , 
+    /**
+     * WeChat's transaction id, once paid.
+     */
+    var `transactionId`: kotlin.String?
+    , 
+    /**
+     * The state.
+     */
+    var `tradeState`: TradeState
+    , 
+    /**
+     * The gateway's description of the state.
+     */
+    var `tradeStateDesc`: kotlin.String?
+    , 
+    /**
+     * The amount in fen, when the gateway reports it.
+     */
+    var `totalFee`: kotlin.UInt?
+    , 
+    /**
+     * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+     */
+    var `timeEnd`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOrderStatus: FfiConverterRustBuffer<OrderStatus> {
+    override fun read(buf: ByteBuffer): OrderStatus {
+        return OrderStatus(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeTradeState.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OrderStatus) = (
+            FfiConverterString.allocationSize(value.`outTradeNo`) +
+            FfiConverterOptionalString.allocationSize(value.`transactionId`) +
+            FfiConverterTypeTradeState.allocationSize(value.`tradeState`) +
+            FfiConverterOptionalString.allocationSize(value.`tradeStateDesc`) +
+            FfiConverterOptionalUInt.allocationSize(value.`totalFee`) +
+            FfiConverterOptionalString.allocationSize(value.`timeEnd`)
+    )
+
+    override fun write(value: OrderStatus, buf: ByteBuffer) {
+            FfiConverterString.write(value.`outTradeNo`, buf)
+            FfiConverterOptionalString.write(value.`transactionId`, buf)
+            FfiConverterTypeTradeState.write(value.`tradeState`, buf)
+            FfiConverterOptionalString.write(value.`tradeStateDesc`, buf)
+            FfiConverterOptionalUInt.write(value.`totalFee`, buf)
+            FfiConverterOptionalString.write(value.`timeEnd`, buf)
     }
 }
 
@@ -1789,6 +2296,657 @@ public object FfiConverterTypePayParams: FfiConverterRustBuffer<PayParams> {
             FfiConverterUInt.write(value.`totalFee`, buf)
     }
 }
+
+
+
+/**
+ * A verified payment notification (API v2, or the 2014 flow's query string).
+ */
+data class PaymentNotification (
+    /**
+     * True when the payment succeeded; a verified failure is still
+     * acknowledged with the success reply.
+     */
+    var `paid`: kotlin.Boolean
+    , 
+    /**
+     * The merchant's trade number.
+     */
+    var `outTradeNo`: kotlin.String
+    , 
+    /**
+     * WeChat's transaction id.
+     */
+    var `transactionId`: kotlin.String
+    , 
+    /**
+     * The amount in fen.
+     */
+    var `totalFee`: kotlin.UInt
+    , 
+    /**
+     * When the payment completed (`yyyyMMddHHmmss`), if given.
+     */
+    var `timeEnd`: kotlin.String?
+    , 
+    /**
+     * The merchant's attached data, if any.
+     */
+    var `attach`: kotlin.String?
+    , 
+    /**
+     * Every field of the message, verified.
+     */
+    var `fields`: Map<kotlin.String, kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePaymentNotification: FfiConverterRustBuffer<PaymentNotification> {
+    override fun read(buf: ByteBuffer): PaymentNotification {
+        return PaymentNotification(
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterMapStringString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PaymentNotification) = (
+            FfiConverterBoolean.allocationSize(value.`paid`) +
+            FfiConverterString.allocationSize(value.`outTradeNo`) +
+            FfiConverterString.allocationSize(value.`transactionId`) +
+            FfiConverterUInt.allocationSize(value.`totalFee`) +
+            FfiConverterOptionalString.allocationSize(value.`timeEnd`) +
+            FfiConverterOptionalString.allocationSize(value.`attach`) +
+            FfiConverterMapStringString.allocationSize(value.`fields`)
+    )
+
+    override fun write(value: PaymentNotification, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`paid`, buf)
+            FfiConverterString.write(value.`outTradeNo`, buf)
+            FfiConverterString.write(value.`transactionId`, buf)
+            FfiConverterUInt.write(value.`totalFee`, buf)
+            FfiConverterOptionalString.write(value.`timeEnd`, buf)
+            FfiConverterOptionalString.write(value.`attach`, buf)
+            FfiConverterMapStringString.write(value.`fields`, buf)
+    }
+}
+
+
+
+/**
+ * A verified (decrypted) API v2 refund notification.
+ */
+data class RefundNotification (
+    /**
+     * The merchant's trade number.
+     */
+    var `outTradeNo`: kotlin.String
+    , 
+    /**
+     * The merchant's refund number.
+     */
+    var `outRefundNo`: kotlin.String
+    , 
+    /**
+     * WeChat's refund id.
+     */
+    var `refundId`: kotlin.String
+    , 
+    /**
+     * The order's amount in fen.
+     */
+    var `totalFee`: kotlin.UInt
+    , 
+    /**
+     * The refunded amount in fen.
+     */
+    var `refundFee`: kotlin.UInt
+    , 
+    /**
+     * `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
+     */
+    var `refundStatus`: kotlin.String
+    , 
+    /**
+     * Every decrypted field.
+     */
+    var `fields`: Map<kotlin.String, kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefundNotification: FfiConverterRustBuffer<RefundNotification> {
+    override fun read(buf: ByteBuffer): RefundNotification {
+        return RefundNotification(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterMapStringString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RefundNotification) = (
+            FfiConverterString.allocationSize(value.`outTradeNo`) +
+            FfiConverterString.allocationSize(value.`outRefundNo`) +
+            FfiConverterString.allocationSize(value.`refundId`) +
+            FfiConverterUInt.allocationSize(value.`totalFee`) +
+            FfiConverterUInt.allocationSize(value.`refundFee`) +
+            FfiConverterString.allocationSize(value.`refundStatus`) +
+            FfiConverterMapStringString.allocationSize(value.`fields`)
+    )
+
+    override fun write(value: RefundNotification, buf: ByteBuffer) {
+            FfiConverterString.write(value.`outTradeNo`, buf)
+            FfiConverterString.write(value.`outRefundNo`, buf)
+            FfiConverterString.write(value.`refundId`, buf)
+            FfiConverterUInt.write(value.`totalFee`, buf)
+            FfiConverterUInt.write(value.`refundFee`, buf)
+            FfiConverterString.write(value.`refundStatus`, buf)
+            FfiConverterMapStringString.write(value.`fields`, buf)
+    }
+}
+
+
+
+/**
+ * API v2: the gateway's receipt for a refund request.
+ */
+data class RefundReceipt (
+    /**
+     * The merchant's refund number.
+     */
+    var `outRefundNo`: kotlin.String
+    , 
+    /**
+     * WeChat's refund id.
+     */
+    var `refundId`: kotlin.String
+    , 
+    /**
+     * The refunded amount in fen.
+     */
+    var `refundFee`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefundReceipt: FfiConverterRustBuffer<RefundReceipt> {
+    override fun read(buf: ByteBuffer): RefundReceipt {
+        return RefundReceipt(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RefundReceipt) = (
+            FfiConverterString.allocationSize(value.`outRefundNo`) +
+            FfiConverterString.allocationSize(value.`refundId`) +
+            FfiConverterUInt.allocationSize(value.`refundFee`)
+    )
+
+    override fun write(value: RefundReceipt, buf: ByteBuffer) {
+            FfiConverterString.write(value.`outRefundNo`, buf)
+            FfiConverterString.write(value.`refundId`, buf)
+            FfiConverterUInt.write(value.`refundFee`, buf)
+    }
+}
+
+
+
+/**
+ * API v2: a refund to request. The amounts and `out_refund_no` are checked
+ * before any network call (`InvalidArgument`).
+ */
+data class RefundRequest (
+    /**
+     * The order to refund.
+     */
+    var `order`: OrderRef
+    , 
+    /**
+     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
+     * the same number retried is not paid twice.
+     */
+    var `outRefundNo`: kotlin.String
+    , 
+    /**
+     * The order's total amount in fen.
+     */
+    var `totalFee`: kotlin.UInt
+    , 
+    /**
+     * The amount to refund in fen (at most `total_fee`).
+     */
+    var `refundFee`: kotlin.UInt
+    , 
+    /**
+     * A reason shown to the user.
+     */
+    var `refundDesc`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefundRequest: FfiConverterRustBuffer<RefundRequest> {
+    override fun read(buf: ByteBuffer): RefundRequest {
+        return RefundRequest(
+            FfiConverterTypeOrderRef.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RefundRequest) = (
+            FfiConverterTypeOrderRef.allocationSize(value.`order`) +
+            FfiConverterString.allocationSize(value.`outRefundNo`) +
+            FfiConverterUInt.allocationSize(value.`totalFee`) +
+            FfiConverterUInt.allocationSize(value.`refundFee`) +
+            FfiConverterOptionalString.allocationSize(value.`refundDesc`)
+    )
+
+    override fun write(value: RefundRequest, buf: ByteBuffer) {
+            FfiConverterTypeOrderRef.write(value.`order`, buf)
+            FfiConverterString.write(value.`outRefundNo`, buf)
+            FfiConverterUInt.write(value.`totalFee`, buf)
+            FfiConverterUInt.write(value.`refundFee`, buf)
+            FfiConverterOptionalString.write(value.`refundDesc`, buf)
+    }
+}
+
+
+
+/**
+ * API v2: one refund of an order, from `query_refunds`.
+ */
+data class RefundStatus (
+    /**
+     * The merchant's refund number.
+     */
+    var `outRefundNo`: kotlin.String
+    , 
+    /**
+     * WeChat's refund id.
+     */
+    var `refundId`: kotlin.String
+    , 
+    /**
+     * The refunded amount in fen.
+     */
+    var `refundFee`: kotlin.UInt
+    , 
+    /**
+     * `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
+     */
+    var `refundStatus`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefundStatus: FfiConverterRustBuffer<RefundStatus> {
+    override fun read(buf: ByteBuffer): RefundStatus {
+        return RefundStatus(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RefundStatus) = (
+            FfiConverterString.allocationSize(value.`outRefundNo`) +
+            FfiConverterString.allocationSize(value.`refundId`) +
+            FfiConverterUInt.allocationSize(value.`refundFee`) +
+            FfiConverterString.allocationSize(value.`refundStatus`)
+    )
+
+    override fun write(value: RefundStatus, buf: ByteBuffer) {
+            FfiConverterString.write(value.`outRefundNo`, buf)
+            FfiConverterString.write(value.`refundId`, buf)
+            FfiConverterUInt.write(value.`refundFee`, buf)
+            FfiConverterString.write(value.`refundStatus`, buf)
+    }
+}
+
+
+
+/**
+ * API v2: which order a query, close or refund is about.
+ */
+sealed class OrderRef {
+    
+    /**
+     * The merchant's trade number.
+     */
+    data class OutTradeNo(
+        /**
+         * E.g. `A1001`.
+         */
+        val `value`: kotlin.String) : OrderRef()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * WeChat's transaction id (in the payment notification and `OrderStatus`).
+     */
+    data class TransactionId(
+        /**
+         * E.g. `4200000001202401011234567890`.
+         */
+        val `value`: kotlin.String) : OrderRef()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOrderRef : FfiConverterRustBuffer<OrderRef>{
+    override fun read(buf: ByteBuffer): OrderRef {
+        return when(buf.getInt()) {
+            1 -> OrderRef.OutTradeNo(
+                FfiConverterString.read(buf),
+                )
+            2 -> OrderRef.TransactionId(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: OrderRef): ULong = when(value) {
+        is OrderRef.OutTradeNo -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`value`)
+            )
+        }
+        is OrderRef.TransactionId -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`value`)
+            )
+        }
+    }
+
+    override fun write(value: OrderRef, buf: ByteBuffer) {
+        when(value) {
+            is OrderRef.OutTradeNo -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`value`, buf)
+                Unit
+            }
+            is OrderRef.TransactionId -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`value`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * API v2: the state of an order, as `orderquery` reports it.
+ */
+sealed class TradeState {
+    
+    /**
+     * `SUCCESS`: paid.
+     */
+    object Success : TradeState()
+    
+    
+    /**
+     * `REFUND`: paid, then (partly) refunded.
+     */
+    object Refund : TradeState()
+    
+    
+    /**
+     * `NOTPAY`: not paid yet.
+     */
+    object Notpay : TradeState()
+    
+    
+    /**
+     * `CLOSED`: closed unpaid.
+     */
+    object Closed : TradeState()
+    
+    
+    /**
+     * `REVOKED`: revoked (card payments).
+     */
+    object Revoked : TradeState()
+    
+    
+    /**
+     * `USERPAYING`: the user is paying (entering a password).
+     */
+    object Userpaying : TradeState()
+    
+    
+    /**
+     * `PAYERROR`: the payment failed.
+     */
+    object Payerror : TradeState()
+    
+    
+    /**
+     * A state this library does not know.
+     */
+    data class Other(
+        /**
+         * The gateway's spelling, as sent.
+         */
+        val `value`: kotlin.String) : TradeState()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTradeState : FfiConverterRustBuffer<TradeState>{
+    override fun read(buf: ByteBuffer): TradeState {
+        return when(buf.getInt()) {
+            1 -> TradeState.Success
+            2 -> TradeState.Refund
+            3 -> TradeState.Notpay
+            4 -> TradeState.Closed
+            5 -> TradeState.Revoked
+            6 -> TradeState.Userpaying
+            7 -> TradeState.Payerror
+            8 -> TradeState.Other(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: TradeState): ULong = when(value) {
+        is TradeState.Success -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Refund -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Notpay -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Closed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Revoked -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Userpaying -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Payerror -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is TradeState.Other -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`value`)
+            )
+        }
+    }
+
+    override fun write(value: TradeState, buf: ByteBuffer) {
+        when(value) {
+            is TradeState.Success -> {
+                buf.putInt(1)
+                Unit
+            }
+            is TradeState.Refund -> {
+                buf.putInt(2)
+                Unit
+            }
+            is TradeState.Notpay -> {
+                buf.putInt(3)
+                Unit
+            }
+            is TradeState.Closed -> {
+                buf.putInt(4)
+                Unit
+            }
+            is TradeState.Revoked -> {
+                buf.putInt(5)
+                Unit
+            }
+            is TradeState.Userpaying -> {
+                buf.putInt(6)
+                Unit
+            }
+            is TradeState.Payerror -> {
+                buf.putInt(7)
+                Unit
+            }
+            is TradeState.Other -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`value`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -2363,6 +3521,66 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeClientCert: FfiConverterRustBuffer<ClientCert?> {
+    override fun read(buf: ByteBuffer): ClientCert? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeClientCert.read(buf)
+    }
+
+    override fun allocationSize(value: ClientCert?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeClientCert.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ClientCert?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeClientCert.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRefundStatus: FfiConverterRustBuffer<List<RefundStatus>> {
+    override fun read(buf: ByteBuffer): List<RefundStatus> {
+        val len = buf.getInt()
+        return List<RefundStatus>(len) {
+            FfiConverterTypeRefundStatus.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RefundStatus>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRefundStatus.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RefundStatus>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRefundStatus.write(it, buf)
         }
     }
 }
