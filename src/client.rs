@@ -547,6 +547,7 @@ impl Client {
             return Err(Error::Rejected {
                 code: "FAIL".into(),
                 message: answer.get("return_msg").cloned().unwrap_or_default(),
+                http_status: None,
             });
         }
         let key = Secret::new(v2::required(&answer, "sandbox_signkey")?);

@@ -79,14 +79,17 @@ pub enum Error {
     #[error("token store error: {0}")]
     TokenStore(String),
 
-    /// API v2 refused the request with a code of its own: `FAIL` with its
-    /// `return_msg`, or the business `err_code` with its `err_code_des`.
+    /// API v2 or v3 refused the request with a code of its own: v2's `FAIL`
+    /// with its `return_msg` or business `err_code` with its `err_code_des`;
+    /// v3's `code` and `message` with the HTTP status.
     #[error("gateway refused the request: {code}: {message}")]
     Rejected {
-        /// The code (e.g. `ORDERPAID`, `NOTENOUGH`, or `FAIL`).
+        /// The code (e.g. `ORDERPAID`, `NOTENOUGH`, `FAIL`, `PARAM_ERROR`).
         code: String,
         /// The gateway's description, as sent.
         message: String,
+        /// The HTTP status, when it was not 200 (API v3).
+        http_status: Option<u16>,
     },
 
     /// A notification failed verification: answer it with the failure reply
@@ -178,6 +181,15 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer, when it was an error status.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::HttpStatus { status } => Some(*status),
+            Error::Rejected { http_status, .. } => *http_status,
             _ => None,
         }
     }

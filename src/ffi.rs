@@ -287,9 +287,16 @@ impl From<Error> for Failure {
             Error::HttpStatus { status } => {
                 extra.insert("http_status".into(), Value::from(*status));
             }
-            Error::Rejected { code, message } => {
+            Error::Rejected {
+                code,
+                message,
+                http_status,
+            } => {
                 extra.insert("gateway_code".into(), Value::from(code.as_str()));
                 extra.insert("gateway_message".into(), Value::from(message.as_str()));
+                if let Some(status) = http_status {
+                    extra.insert("http_status".into(), Value::from(*status));
+                }
             }
             _ => {}
         }
@@ -1452,6 +1459,7 @@ mod tests {
             Err(Error::Rejected {
                 code: "ORDERPAID".into(),
                 message: "already paid".into(),
+                http_status: None,
             }
             .into())
         });

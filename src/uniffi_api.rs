@@ -165,6 +165,7 @@ impl From<crate::Error> for WxPayError {
             E::Rejected {
                 code,
                 message: description,
+                ..
             } => WxPayError::Rejected {
                 code,
                 description,
@@ -1019,6 +1020,7 @@ mod tests {
         let rejected: WxPayError = E::Rejected {
             code: "ORDERPAID".into(),
             message: "order paid".into(),
+            http_status: None,
         }
         .into();
         assert!(

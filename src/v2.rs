@@ -286,6 +286,7 @@ pub fn parse_response(response: &HttpResponse, signer: &Signer<'_>) -> Result<Fi
             return Err(Error::Rejected {
                 code: "FAIL".into(),
                 message: truncate(text("return_msg")),
+                http_status: None,
             });
         }
         return Err(Error::MalformedResponse(
@@ -305,6 +306,7 @@ pub fn parse_response(response: &HttpResponse, signer: &Signer<'_>) -> Result<Fi
         return Err(Error::Rejected {
             code: truncate(text("err_code")),
             message: truncate(text("err_code_des")),
+            http_status: None,
         });
     }
     Ok(fields)
@@ -536,7 +538,8 @@ mod tests {
             parse_response(&fail, &signer),
             Err(Error::Rejected {
                 code: "FAIL".into(),
-                message: "签名错误".into()
+                message: "签名错误".into(),
+                http_status: None,
             })
         );
 

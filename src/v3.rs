@@ -197,11 +197,8 @@ pub fn error_of(response: &HttpResponse) -> Error {
     match field("code") {
         Some(code) => Error::Rejected {
             code,
-            message: format!(
-                "{} (HTTP {})",
-                field("message").unwrap_or_default(),
-                response.status
-            ),
+            message: field("message").unwrap_or_default(),
+            http_status: Some(response.status),
         },
         None => Error::HttpStatus {
             status: response.status,
@@ -572,7 +569,8 @@ mod tests {
             r#"{"code":"PARAM_ERROR","message":"out_trade_no too long"}"#,
         ));
         assert_eq!(err.code(), Some("PARAM_ERROR"));
-        assert!(err.to_string().contains("HTTP 400"), "{err}");
+        assert_eq!(err.http_status(), Some(400));
+        assert!(err.to_string().contains("out_trade_no too long"), "{err}");
         assert_eq!(
             error_of(&HttpResponse::new(502, "")),
             Error::HttpStatus { status: 502 }

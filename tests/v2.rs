@@ -274,7 +274,8 @@ fn a_wrong_api_key_is_refused() {
         err,
         Error::Rejected {
             code: "FAIL".into(),
-            message: "签名错误".into()
+            message: "签名错误".into(),
+            http_status: None,
         }
     );
 }
