@@ -399,3 +399,75 @@ fn notify_verify_prints_verified_fields_or_the_reason() {
     assert!(stderr(&output).contains("signature"), "{}", stderr(&output));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn notify_verify_checks_v3_headers_and_decrypts() {
+    use wxpay::rsa::MerchantKey;
+    let dir = std::env::temp_dir().join(format!("wxpay-cli-v3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sandbox =
+        wxpay::sandbox::Sandbox::start(wxpay::sandbox::SandboxConfig::default()).expect("sandbox");
+    let config = serde_json::json!({
+            "api": "v3",
+            "appid": "wxd930ea5d5a258f4f",
+            "mchid": "1900000109",
+            "merchant_private_key": wxpay::sandbox::defaults::MERCHANT_PRIVATE_KEY,
+            "merchant_serial_no": wxpay::sandbox::defaults::MERCHANT_SERIAL_NO,
+            "api_v3_key": wxpay::sandbox::defaults::API_V3_KEY,
+            "wechatpay_public_key": include_str!("../src/sandbox/keys/platform_public_key.pem"),
+            "wechatpay_public_key_id": "PUB_KEY_ID_T",
+            "notify_url": "https://example.com/n",
+            "api_base": sandbox.base_url(),
+    });
+    let path = dir.join("v3.json");
+    std::fs::write(&path, config.to_string()).expect("write");
+
+    let transaction = r#"{"mchid":"1900000109","appid":"wxd930ea5d5a258f4f","out_trade_no":"N3","transaction_id":"4200000003","trade_state":"SUCCESS","amount":{"total":29}}"#;
+    let ciphertext = wxpay::aead::encrypt(
+        wxpay::sandbox::defaults::API_V3_KEY.as_bytes(),
+        "0123456789ab",
+        "transaction",
+        transaction,
+    )
+    .expect("seals");
+    let body = serde_json::json!({
+        "id": "EV-1", "event_type": "TRANSACTION.SUCCESS", "resource_type": "encrypt-resource",
+        "resource": {"algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext,
+                     "nonce": "0123456789ab", "associated_data": "transaction"}
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let signature = MerchantKey::from_pem(include_str!("../src/sandbox/keys/platform_key.pem"))
+        .expect("key")
+        .sign(format!("{now}\nn1\n{body}\n").as_bytes());
+    let headers = [
+        "Wechatpay-Serial: PUB_KEY_ID_T".to_owned(),
+        format!("Wechatpay-Signature: {signature}"),
+        format!("Wechatpay-Timestamp: {now}"),
+        "Wechatpay-Nonce: n1".to_owned(),
+    ];
+    let mut args = vec![
+        "notify",
+        "verify",
+        "--config",
+        path.to_str().expect("utf-8"),
+        "--expect-fee",
+        "29",
+    ];
+    for h in &headers {
+        args.extend(["--header", h.as_str()]);
+    }
+    let output = run(&args, &body);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let verified: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(verified["notification"]["out_trade_no"], "N3");
+    assert_eq!(verified["notification"]["total_fee"], 29);
+
+    let output = run(&args[..args.len() - 2], &body.replace("EV-1", "EV-2"));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("rejected"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -79,6 +79,10 @@ struct NotifyVerifyArgs {
     /// The body is an API v2 refund notification.
     #[arg(long)]
     refund: bool,
+    /// A header of the notification request, `Name: value` (API v3 needs
+    /// its four Wechatpay-* headers); repeat for each.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
 }
 
 #[derive(Args)]
@@ -481,7 +485,20 @@ fn notify_verify(args: NotifyVerifyArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read standard input: {e}"))?;
     // A query string copied from a log may end with a newline.
     let trimmed = body.trim_ascii();
-    let verified = if args.refund {
+    let headers: Vec<(String, String)> = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| format!("--header {h:?} is not `Name: value`"))
+        })
+        .collect::<Result<_, _>>()?;
+    let verified = if client.config().api == Api::V3 {
+        client
+            .verify_signed_notification(&headers, trimmed, expected)
+            .map(|n| serde_json::to_value(n).unwrap_or_default())
+    } else if args.refund {
         client
             .verify_refund_notification(trimmed, expected)
             .map(|n| serde_json::to_value(n).unwrap_or_default())
