@@ -155,9 +155,9 @@ impl Gateway {
 
     fn accept(&mut self, mut order: RecordedOrder, now: u64) -> Reply {
         if let Some(seen) = self
-            .orders
-            .iter()
-            .find(|o| o.out_trade_no == order.out_trade_no)
+            .by_trade_no
+            .get(&order.out_trade_no)
+            .map(|&i| &self.orders[i])
         {
             // A retried identical order gets its prepay id again; the same
             // number with other terms is a merchant bug the gateway refuses.
