@@ -108,9 +108,10 @@ enum WxPayResult
      */
     WXPAY_ERR_TOKEN_STORE = 1205,
     /*
-     The API v2 gateway refused the request with a code of its own (the
-     error document carries it as `"gateway_code"`, e.g. `"ORDERPAID"`, and
-     the gateway's description as `"gateway_message"`).
+     The API v2 or v3 gateway refused the request with a code of its own
+     (the error document carries it as `"gateway_code"`, e.g.
+     `"ORDERPAID"`, the gateway's description as `"gateway_message"`, and
+     for API v3 the HTTP status it came with as `"http_status"`).
      */
     WXPAY_ERR_REJECTED = 1206,
     /*
@@ -181,8 +182,15 @@ const char *wxpay_result_message(int32_t code);
  `app_secret`, `app_key`, `partner_id`, `partner_key`, `notify_url`, and
  optionally `api_base` (default `https://api.weixin.qq.com`; plain `http://`
  only for loopback hosts), `input_charset` (`"UTF-8"` or `"GBK"`) and
- `timeout_ms`. Unknown keys are an error. The string is only read during
- the call; the client keeps its own copy.
+ `timeout_ms`. With `"api": "v2"`: `appid`, `mch_id`, `api_key`,
+ `notify_url` (optionally `sign_type`, `client_cert`, `sandbox`). With
+ `"api": "v3"`: `appid`, `mchid`, `merchant_private_key` (PEM text) or
+ `merchant_private_key_file`, `merchant_serial_no`, `api_v3_key`,
+ `notify_url`, and either `wechatpay_public_key` (or `_file`) with
+ `wechatpay_public_key_id` (public-key mode) or neither (certificate mode;
+ optionally `platform_cert_refresh_secs`). Unknown keys are an error; a
+ key that does not parse fails here, naming its field. The string is only
+ read during the call; the client keeps its own copy.
 
  `*out_client` is set to NULL on entry (`out_client` itself must not be
  NULL). On success returns `WXPAY_OK` and stores a new client in
@@ -195,7 +203,8 @@ const char *wxpay_result_message(int32_t code);
  receives a JSON document `{"code": N, "kind": "...", "message": "...",
  "retryable": bool}`, plus `"errcode"` and `"errmsg"` when the gateway
  answered with an errcode, `"http_status"` for `WXPAY_ERR_HTTP_STATUS`, and
- `"gateway_code"` and `"gateway_message"` for `WXPAY_ERR_REJECTED`.
+ `"gateway_code"` and `"gateway_message"` for `WXPAY_ERR_REJECTED` (with
+ `"http_status"` too when an API v3 gateway answered an error status).
  The caller owns that string and frees it with `wxpay_string_free()`.
  `out_error` may be NULL when the caller only wants the code. Messages never
  contain a secret or the content of an argument.
@@ -282,7 +291,8 @@ int32_t wxpay_build_pay_params(const WxPayClient *client, const char *order_json
 int32_t wxpay_sign(const char *scheme, const char *key, const char *params_json, char **out_sign, char **out_error);
 
 /*
- The state of an order (API v2 `orderquery`).
+ The state of an order (API v2 `orderquery`; API v3 `GET
+ /v3/pay/transactions/...`).
 
  `order_ref_json`: a NUL-terminated UTF-8 JSON object naming the order,
  either `{"out_trade_no": "A1001"}` or `{"transaction_id": "4200..."}`
@@ -303,8 +313,9 @@ int32_t wxpay_sign(const char *scheme, const char *key, const char *params_json,
  On failure returns a non-zero code, `*out_json` stays NULL, and
  `*out_error` is filled as described at `wxpay_client_new()`: a business
  refusal is `WXPAY_ERR_REJECTED` with the gateway's `"gateway_code"` (e.g.
- `"ORDERNOTEXIST"`). A client configured with `"api": "legacy"` fails with
- `WXPAY_ERR_INVALID_ARGUMENT` (API v2 only).
+ `"ORDERNOTEXIST"`; API v3: `"ORDER_NOT_EXIST"` with `"http_status": 404`).
+ A client configured with `"api": "legacy"` fails with
+ `WXPAY_ERR_INVALID_ARGUMENT` (API v2 and v3 only).
 
  Blocks on one HTTP exchange (bounded by the configured `timeout_ms`); in
  WeChat's simulation environment (`"sandbox": true`) the first call also
@@ -321,8 +332,8 @@ int32_t wxpay_sign(const char *scheme, const char *key, const char *params_json,
 int32_t wxpay_query_order(const WxPayClient *client, const char *order_ref_json, char **out_json, char **out_error);
 
 /*
- Closes an unpaid order (API v2 `closeorder`), so that it can no longer be
- paid.
+ Closes an unpaid order (API v2 `closeorder`; API v3 `POST .../close`), so
+ that it can no longer be paid.
 
  `out_trade_no`: the merchant's trade number, a NUL-terminated string of 1
  to 32 characters of `A-Z a-z 0-9 _ - | * @` (otherwise
@@ -331,7 +342,8 @@ int32_t wxpay_query_order(const WxPayClient *client, const char *order_ref_json,
  Returns `WXPAY_OK` when the gateway closed the order; there is no other
  output. On failure returns a non-zero code and fills `*out_error` as
  described at `wxpay_client_new()`: a paid order is `WXPAY_ERR_REJECTED`
- with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 only.
+ with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 and v3
+ only.
 
  Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
 
@@ -345,7 +357,8 @@ int32_t wxpay_close_order(const WxPayClient *client, const char *out_trade_no, c
 
 /*
  Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
- mutual TLS with the configuration's `client_cert`).
+ mutual TLS with the configuration's `client_cert`; API v3 `POST
+ /v3/refund/domestic/refunds`, RSA-signed).
 
  `refund_json`: a NUL-terminated UTF-8 JSON object with exactly one of
  `out_trade_no` and `transaction_id` (as in `wxpay_query_order()`),
@@ -370,7 +383,8 @@ int32_t wxpay_close_order(const WxPayClient *client, const char *out_trade_no, c
  `*out_error` is filled as described at `wxpay_client_new()`: e.g.
  `WXPAY_ERR_REJECTED` with `"gateway_code": "NOTENOUGH"` when less than
  `refund_fee` is left to refund, `WXPAY_ERR_INVALID_CONFIG` (naming
- `client_cert`) when the client has no certificate. API v2 only.
+ `client_cert`) when an API v2 client has no certificate. API v2 and v3
+ only (API v3 refund notifications are not verified by this library yet).
 
  Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
 
@@ -497,8 +511,96 @@ int32_t wxpay_verify_payment_notification(const WxPayClient *client, const uint8
 int32_t wxpay_verify_refund_notification(const WxPayClient *client, const uint8_t *body, uint64_t body_len, int64_t expected_refund_fee, char **out_json, char **out_error);
 
 /*
+ Verifies an API v3 payment notification: the request WeChat Pay POSTed to
+ your `notify_url`, its `Wechatpay-*` headers (`Wechatpay-Serial`,
+ `-Signature`, `-Timestamp`, `-Nonce`) over the raw JSON body, then the
+ `AEAD_AES_256_GCM` resource decrypted with the API v3 key, the merchant's
+ `mchid` and `appid`, and the amount. Call it from your notification
+ handler before acting on anything the request claims. A client
+ configured with another `"api"` fails with `WXPAY_ERR_INVALID_ARGUMENT`
+ (use `wxpay_verify_payment_notification()`).
+
+ `headers_json`: a NUL-terminated UTF-8 JSON object of the request's
+ headers, `{"Wechatpay-Serial": "...", "Wechatpay-Signature": "...", ...}`:
+ names in any case, values strings (other headers may be there and are
+ ignored). A name given twice, in the same or another case, a value that
+ is not a string, or anything but an object fails with
+ `WXPAY_ERR_INVALID_ARGUMENT` (`WXPAY_ERR_INVALID_JSON` when it is not
+ JSON); a missing `Wechatpay-*` header is an invalid notification. Only
+ read during the call.
+
+ `body`, `body_len`, `expected_total_fee`: as for
+ `wxpay_verify_payment_notification()` (`0` or less: the amount is not
+ checked).
+
+ `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+ `{"notification": {"paid", "out_trade_no", "transaction_id", "total_fee",
+ "time_end", "attach", "fields"}, "reply": "", "reply_status": 204}`: API
+ v3 acknowledges with an empty body (`reply`) and a 200 or 204 status
+ (`reply_status`), once you have recorded the payment. Act on it
+ idempotently per `out_trade_no`: WeChat Pay repeats a notification until
+ acknowledged. The caller owns the string and frees it with
+ `wxpay_string_free()`.
+
+ On failure returns a non-zero code (`WXPAY_ERR_INVALID_NOTIFICATION`
+ when the request is refused: a missing header, the signature, an unknown
+ key serial, a stale timestamp, decryption, merchant, amount), `*out_json`
+ stays NULL, and `*out_error` is filled as described at
+ `wxpay_client_new()`, plus `"reply"`, the body to answer with
+ (`{"code":"FAIL","message":KIND}`, naming only the failure's kind), and
+ `"reply_status"`: `500`, the HTTP status to answer with (WeChat Pay will
+ send the notification again). Do not act on the request. Every failure
+ carries both except a NULL `client` and `WXPAY_ERR_PANIC`. (`"reply_status"`
+ is the status *you* answer with; `"http_status"` in an error document is
+ always one the gateway answered.)
+
+ No network call, except in certificate mode (no `wechatpay_public_key` in
+ the configuration) when the notification names a certificate serial the
+ client does not know yet: the platform certificates are then downloaded
+ once, and a failure of that download is reported as such (e.g.
+ `WXPAY_ERR_NETWORK`), still with `"reply"`. Thread-safe.
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`;
+ `headers_json` is NULL or a NUL-terminated string; `body` is NULL or
+ points to `body_len` readable bytes not modified during the call;
+ `out_json` and `out_error` are NULL or valid for writing one pointer.
+ */
+int32_t wxpay_verify_signed_notification(const WxPayClient *client, const char *headers_json, const uint8_t *body, uint64_t body_len, int64_t expected_total_fee, char **out_json, char **out_error);
+
+/*
+ Downloads WeChat Pay's platform certificates now (API v3, certificate
+ mode: a configuration without `wechatpay_public_key`) and keeps them in
+ the client. Clients do this by themselves (before the first call that
+ needs them, every `platform_cert_refresh_secs`, and when an answer or a
+ notification names an unknown serial); call it to fail early, at start-up,
+ on a wrong API v3 key or an unreachable gateway.
+
+ `*out_count` is set to 0 on entry (`out_count` itself must not be NULL).
+ On success returns `WXPAY_OK` and stores how many certificates the
+ gateway listed in `*out_count`. On failure returns a non-zero code and
+ fills `*out_error` as described at `wxpay_client_new()`: a client of
+ another `"api"` fails with `WXPAY_ERR_INVALID_ARGUMENT`; an answer that
+ does not decrypt with the API v3 key or does not verify with the
+ certificates it lists is `WXPAY_ERR_MALFORMED_RESPONSE`.
+
+ Blocks on one HTTP exchange (bounded by the configured `timeout_ms`);
+ thread-safe (concurrent downloads are made one at a time).
+
+ # Safety
+
+ `client` is NULL or a live client from `wxpay_client_new()`; `out_count`
+ is NULL or valid for writing one `int32_t`; `out_error` is NULL or valid
+ for writing one pointer.
+ */
+int32_t wxpay_download_certificates(const WxPayClient *client, int32_t *out_count, char **out_error);
+
+/*
  The body that acknowledges a verified notification: the API v2 SUCCESS
- XML, or `success` for a client configured with `"api": "legacy"`. (The
+ XML, `success` for a client configured with `"api": "legacy"`, or the
+ empty string for `"api": "v3"` (answered with status 200 or 204). (The
  verifiers also return it, as `"reply"`.)
 
  `*out_reply` is set to NULL on entry (`out_reply` itself must not be
@@ -516,8 +618,9 @@ int32_t wxpay_notification_success_reply(const WxPayClient *client, char **out_r
 
 /*
  The body that refuses a notification, so that WeChat sends it again: the
- API v2 FAIL XML carrying `reason` as its `return_msg`, or `fail` for a
- client configured with `"api": "legacy"`. For a notification that
+ API v2 FAIL XML carrying `reason` as its `return_msg`, `fail` for a
+ client configured with `"api": "legacy"`, or for `"api": "v3"` the JSON
+ `{"code":"FAIL","message":REASON}` (answered with status 500). For a notification that
  verified but that you could not record (say, your database is down);
  the verifiers' error documents already carry one as `"reply"`.
 

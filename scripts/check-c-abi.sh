@@ -2,10 +2,12 @@
 # Checks libwxpay's C ABI from the outside, with the debug build that
 # `cargo test --all-features` left in target/debug (no release build):
 #
-#   1. the C programs of tests/c/ (pay.c, abuse.c, lifecycle.c) under valgrind
-#      (memcheck: 0 errors, 0 bytes definitely lost), linked against the shared
-#      and the static library; lifecycle.c runs an API v2 order from payment to
-#      refund, answering the sandbox's notifications on a loopback port of its own;
+#   1. the C programs of tests/c/ (pay.c, abuse.c, lifecycle.c, v3.c) under
+#      valgrind (memcheck: 0 errors, 0 bytes definitely lost), linked against the
+#      shared and the static library; lifecycle.c runs an API v2 order from
+#      payment to refund, answering the sandbox's notifications on a loopback
+#      port of its own; v3.c does the same for API v3 (public-key mode),
+#      verifying the signed notification with its Wechatpay-* headers;
 #   2. the same programs built with -fsanitize=address,undefined (LeakSanitizer
 #      on), linked against the static library;
 #   3. include/wxpay.h compiled as C++ (cpp_compat), and the install recipe
@@ -148,6 +150,7 @@ expect_output() { # expect_output PATTERN COMMAND...: runs, shows output, greps 
 run_pay() { expect_output 'pay: [0-9]* orders, 0 failed' "$@" "$BASE" 3 2; }
 run_abuse() { arm_quota_fault && expect_output 'abuse: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 run_lifecycle() { expect_output 'lifecycle: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+run_v3() { expect_output 'v3: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 
 # ---------------------------------------------------------------- sandbox
 "$WXPAY_BIN" sandbox --port 0 >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
@@ -172,11 +175,11 @@ compile_pair() { # compile_pair SUFFIX LINK-ARGS...
     local suffix="$1"
     shift
     compile "pay-$suffix" pay.c "$@" && compile "abuse-$suffix" abuse.c "$@" &&
-        compile "lifecycle-$suffix" lifecycle.c "$@"
+        compile "lifecycle-$suffix" lifecycle.c "$@" && compile "v3-$suffix" v3.c "$@"
 }
-step "compile pay.c, abuse.c, lifecycle.c (shared)" compile_pair shared "${SHARED_LINK[@]}"
-step "compile pay.c, abuse.c, lifecycle.c (static)" compile_pair static "${STATIC_LINK[@]}"
-step "compile pay.c, abuse.c, lifecycle.c (static, ASAN+UBSAN)" \
+step "compile pay.c, abuse.c, lifecycle.c, v3.c (shared)" compile_pair shared "${SHARED_LINK[@]}"
+step "compile pay.c, abuse.c, lifecycle.c, v3.c (static)" compile_pair static "${STATIC_LINK[@]}"
+step "compile pay.c, abuse.c, lifecycle.c, v3.c (static, ASAN+UBSAN)" \
     compile_pair asan "${SANITIZE[@]}" "${STATIC_LINK[@]}"
 
 for link in shared static; do
@@ -185,13 +188,19 @@ for link in shared static; do
         run_abuse valgrind_clean "$WORK/vg-abuse-$link.log" "$WORK/abuse-$link"
     step "valgrind lifecycle ($link)" \
         run_lifecycle valgrind_clean "$WORK/vg-lifecycle-$link.log" "$WORK/lifecycle-$link"
+    step "valgrind v3 ($link)" run_v3 valgrind_clean "$WORK/vg-v3-$link.log" "$WORK/v3-$link"
 done
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# A million calls through the C ABI must not grow the process by 1 MiB.
+step "compile memory.c (shared)" compile memory-shared memory.c "${SHARED_LINK[@]}"
+step "memory: 10^6 calls, RSS growth under 1 MiB" "$WORK/memory-shared"
+
 step "ASAN+UBSAN pay" run_pay "$WORK/pay-asan"
 step "ASAN+UBSAN abuse" run_abuse "$WORK/abuse-asan"
 step "ASAN+UBSAN lifecycle" run_lifecycle "$WORK/lifecycle-asan"
+step "ASAN+UBSAN v3" run_v3 "$WORK/v3-asan"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 if command -v g++ >/dev/null 2>&1; then

@@ -31,6 +31,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::Api;
 use crate::error::Error;
 use crate::sign::{fields_from_json, sign, Scheme};
 use crate::v2::{OrderRef, RefundRequest};
@@ -94,9 +95,10 @@ pub enum WxPayResult {
     /// The shared access_token store (e.g. Redis) could not be used; retrying
     /// later may succeed.
     WXPAY_ERR_TOKEN_STORE = 1205,
-    /// The API v2 gateway refused the request with a code of its own (the
-    /// error document carries it as `"gateway_code"`, e.g. `"ORDERPAID"`, and
-    /// the gateway's description as `"gateway_message"`).
+    /// The API v2 or v3 gateway refused the request with a code of its own
+    /// (the error document carries it as `"gateway_code"`, e.g.
+    /// `"ORDERPAID"`, the gateway's description as `"gateway_message"`, and
+    /// for API v3 the HTTP status it came with as `"http_status"`).
     WXPAY_ERR_REJECTED = 1206,
     /// A panic (a bug in libwxpay) was caught at the C boundary. The call had
     /// no effect visible to the caller; the process can go on.
@@ -691,11 +693,51 @@ fn refund_from_json(json: &str) -> Result<RefundRequest, Error> {
     })
 }
 
+/// Reads `headers_json`: a flat JSON object of a request's headers, names in
+/// any case, values strings. Two names that differ only in case are refused
+/// (as are two equal ones): which of them was meant cannot be told.
+fn headers_from_json(json: &str) -> Result<Vec<(String, String)>, Error> {
+    const DOCUMENT: &str = "headers_json";
+    let map = parse_object(json, DOCUMENT)?;
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        if headers
+            .iter()
+            .any(|(seen, _)| seen.eq_ignore_ascii_case(&name))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{DOCUMENT}: header {:?} appears more than once (names are case-insensitive)",
+                shown_key(&name)
+            )));
+        }
+        match value {
+            Value::String(value) => headers.push((name, value)),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "{DOCUMENT}: the value of header {:?} must be a string",
+                    shown_key(&name)
+                )))
+            }
+        }
+    }
+    Ok(headers)
+}
+
+/// The HTTP status an API v3 merchant answers a verified notification with
+/// (the body is empty).
+const V3_REPLY_SUCCESS_STATUS: u16 = 204;
+/// The HTTP status an API v3 merchant answers a refused notification with
+/// (the body is the `{"code":"FAIL",...}` reply).
+const V3_REPLY_FAILURE_STATUS: u16 = 500;
+
 /// The output of the notification verifiers.
 #[derive(Serialize)]
 struct Verified<T> {
     notification: T,
     reply: String,
+    /// API v3 only: the HTTP status to answer with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_status: Option<u16>,
 }
 
 /// Runs a notification verifier behind the C boundary: every failure once
@@ -713,11 +755,13 @@ unsafe fn verify_notification<T: Serialize>(
     expected_fee_value: i64,
     expected_fee_argument: &str,
     out_json: *mut *mut c_char,
-    verify: impl FnOnce(&Client, &[u8], Option<Fen>) -> crate::Result<T>,
+    verify: impl FnOnce(&Client, &[u8], Option<Fen>) -> Result<T, Failure>,
 ) -> Result<(), Failure> {
     // SAFETY: the caller's contract on each pointer.
     let out_checked = unsafe { clear_out(out_json, "out_json") };
     let client = unsafe { client_ref(client)? };
+    // API v3 answers with a status as well as a body.
+    let v3 = client.config().api == Api::V3;
     let outcome = (|| {
         out_checked?;
         let body = unsafe { read_bytes(body, body_len, "body")? };
@@ -726,6 +770,7 @@ unsafe fn verify_notification<T: Serialize>(
         let verified = Verified {
             notification,
             reply: client.notification_success_reply(),
+            reply_status: v3.then_some(V3_REPLY_SUCCESS_STATUS),
         };
         // SAFETY: `out_json` was checked above.
         unsafe { write_json(out_json, &verified, "notification") }
@@ -735,6 +780,11 @@ unsafe fn verify_notification<T: Serialize>(
         // of failure only; the details stay in the caller's error document.
         let reply = client.notification_failure_reply(failure.code.name());
         failure.extra.insert("reply".into(), Value::from(reply));
+        if v3 {
+            failure
+                .extra
+                .insert("reply_status".into(), Value::from(V3_REPLY_FAILURE_STATUS));
+        }
         failure
     })
 }
@@ -780,8 +830,15 @@ pub extern "C" fn wxpay_result_message(code: i32) -> *const c_char {
 /// `app_secret`, `app_key`, `partner_id`, `partner_key`, `notify_url`, and
 /// optionally `api_base` (default `https://api.weixin.qq.com`; plain `http://`
 /// only for loopback hosts), `input_charset` (`"UTF-8"` or `"GBK"`) and
-/// `timeout_ms`. Unknown keys are an error. The string is only read during
-/// the call; the client keeps its own copy.
+/// `timeout_ms`. With `"api": "v2"`: `appid`, `mch_id`, `api_key`,
+/// `notify_url` (optionally `sign_type`, `client_cert`, `sandbox`). With
+/// `"api": "v3"`: `appid`, `mchid`, `merchant_private_key` (PEM text) or
+/// `merchant_private_key_file`, `merchant_serial_no`, `api_v3_key`,
+/// `notify_url`, and either `wechatpay_public_key` (or `_file`) with
+/// `wechatpay_public_key_id` (public-key mode) or neither (certificate mode;
+/// optionally `platform_cert_refresh_secs`). Unknown keys are an error; a
+/// key that does not parse fails here, naming its field. The string is only
+/// read during the call; the client keeps its own copy.
 ///
 /// `*out_client` is set to NULL on entry (`out_client` itself must not be
 /// NULL). On success returns `WXPAY_OK` and stores a new client in
@@ -794,7 +851,8 @@ pub extern "C" fn wxpay_result_message(code: i32) -> *const c_char {
 /// receives a JSON document `{"code": N, "kind": "...", "message": "...",
 /// "retryable": bool}`, plus `"errcode"` and `"errmsg"` when the gateway
 /// answered with an errcode, `"http_status"` for `WXPAY_ERR_HTTP_STATUS`, and
-/// `"gateway_code"` and `"gateway_message"` for `WXPAY_ERR_REJECTED`.
+/// `"gateway_code"` and `"gateway_message"` for `WXPAY_ERR_REJECTED` (with
+/// `"http_status"` too when an API v3 gateway answered an error status).
 /// The caller owns that string and frees it with `wxpay_string_free()`.
 /// `out_error` may be NULL when the caller only wants the code. Messages never
 /// contain a secret or the content of an argument.
@@ -947,7 +1005,8 @@ pub unsafe extern "C" fn wxpay_sign(
     })
 }
 
-/// The state of an order (API v2 `orderquery`).
+/// The state of an order (API v2 `orderquery`; API v3 `GET
+/// /v3/pay/transactions/...`).
 ///
 /// `order_ref_json`: a NUL-terminated UTF-8 JSON object naming the order,
 /// either `{"out_trade_no": "A1001"}` or `{"transaction_id": "4200..."}`
@@ -968,8 +1027,9 @@ pub unsafe extern "C" fn wxpay_sign(
 /// On failure returns a non-zero code, `*out_json` stays NULL, and
 /// `*out_error` is filled as described at `wxpay_client_new()`: a business
 /// refusal is `WXPAY_ERR_REJECTED` with the gateway's `"gateway_code"` (e.g.
-/// `"ORDERNOTEXIST"`). A client configured with `"api": "legacy"` fails with
-/// `WXPAY_ERR_INVALID_ARGUMENT` (API v2 only).
+/// `"ORDERNOTEXIST"`; API v3: `"ORDER_NOT_EXIST"` with `"http_status": 404`).
+/// A client configured with `"api": "legacy"` fails with
+/// `WXPAY_ERR_INVALID_ARGUMENT` (API v2 and v3 only).
 ///
 /// Blocks on one HTTP exchange (bounded by the configured `timeout_ms`); in
 /// WeChat's simulation environment (`"sandbox": true`) the first call also
@@ -1001,8 +1061,8 @@ pub unsafe extern "C" fn wxpay_query_order(
     })
 }
 
-/// Closes an unpaid order (API v2 `closeorder`), so that it can no longer be
-/// paid.
+/// Closes an unpaid order (API v2 `closeorder`; API v3 `POST .../close`), so
+/// that it can no longer be paid.
 ///
 /// `out_trade_no`: the merchant's trade number, a NUL-terminated string of 1
 /// to 32 characters of `A-Z a-z 0-9 _ - | * @` (otherwise
@@ -1011,7 +1071,8 @@ pub unsafe extern "C" fn wxpay_query_order(
 /// Returns `WXPAY_OK` when the gateway closed the order; there is no other
 /// output. On failure returns a non-zero code and fills `*out_error` as
 /// described at `wxpay_client_new()`: a paid order is `WXPAY_ERR_REJECTED`
-/// with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 only.
+/// with `"gateway_code": "ORDERPAID"` (refund it instead). API v2 and v3
+/// only.
 ///
 /// Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
 ///
@@ -1037,7 +1098,8 @@ pub unsafe extern "C" fn wxpay_close_order(
 }
 
 /// Refunds all or part of a paid order (API v2 `secapi/pay/refund`, over
-/// mutual TLS with the configuration's `client_cert`).
+/// mutual TLS with the configuration's `client_cert`; API v3 `POST
+/// /v3/refund/domestic/refunds`, RSA-signed).
 ///
 /// `refund_json`: a NUL-terminated UTF-8 JSON object with exactly one of
 /// `out_trade_no` and `transaction_id` (as in `wxpay_query_order()`),
@@ -1062,7 +1124,8 @@ pub unsafe extern "C" fn wxpay_close_order(
 /// `*out_error` is filled as described at `wxpay_client_new()`: e.g.
 /// `WXPAY_ERR_REJECTED` with `"gateway_code": "NOTENOUGH"` when less than
 /// `refund_fee` is left to refund, `WXPAY_ERR_INVALID_CONFIG` (naming
-/// `client_cert`) when the client has no certificate. API v2 only.
+/// `client_cert`) when an API v2 client has no certificate. API v2 and v3
+/// only (API v3 refund notifications are not verified by this library yet).
 ///
 /// Blocks on one HTTP exchange; thread-safe, as `wxpay_query_order()`.
 ///
@@ -1202,7 +1265,7 @@ pub unsafe extern "C" fn wxpay_verify_payment_notification(
                 expected_total_fee,
                 "expected_total_fee",
                 out_json,
-                |client, body, expected| client.verify_payment_notification(body, expected),
+                |client, body, expected| Ok(client.verify_payment_notification(body, expected)?),
             )
         }
     })
@@ -1255,14 +1318,150 @@ pub unsafe extern "C" fn wxpay_verify_refund_notification(
                 expected_refund_fee,
                 "expected_refund_fee",
                 out_json,
-                |client, body, expected| client.verify_refund_notification(body, expected),
+                |client, body, expected| Ok(client.verify_refund_notification(body, expected)?),
             )
         }
     })
 }
 
+/// Verifies an API v3 payment notification: the request WeChat Pay POSTed to
+/// your `notify_url`, its `Wechatpay-*` headers (`Wechatpay-Serial`,
+/// `-Signature`, `-Timestamp`, `-Nonce`) over the raw JSON body, then the
+/// `AEAD_AES_256_GCM` resource decrypted with the API v3 key, the merchant's
+/// `mchid` and `appid`, and the amount. Call it from your notification
+/// handler before acting on anything the request claims. A client
+/// configured with another `"api"` fails with `WXPAY_ERR_INVALID_ARGUMENT`
+/// (use `wxpay_verify_payment_notification()`).
+///
+/// `headers_json`: a NUL-terminated UTF-8 JSON object of the request's
+/// headers, `{"Wechatpay-Serial": "...", "Wechatpay-Signature": "...", ...}`:
+/// names in any case, values strings (other headers may be there and are
+/// ignored). A name given twice, in the same or another case, a value that
+/// is not a string, or anything but an object fails with
+/// `WXPAY_ERR_INVALID_ARGUMENT` (`WXPAY_ERR_INVALID_JSON` when it is not
+/// JSON); a missing `Wechatpay-*` header is an invalid notification. Only
+/// read during the call.
+///
+/// `body`, `body_len`, `expected_total_fee`: as for
+/// `wxpay_verify_payment_notification()` (`0` or less: the amount is not
+/// checked).
+///
+/// `*out_json` is set to NULL on entry (`out_json` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores in `*out_json` a JSON object
+/// `{"notification": {"paid", "out_trade_no", "transaction_id", "total_fee",
+/// "time_end", "attach", "fields"}, "reply": "", "reply_status": 204}`: API
+/// v3 acknowledges with an empty body (`reply`) and a 200 or 204 status
+/// (`reply_status`), once you have recorded the payment. Act on it
+/// idempotently per `out_trade_no`: WeChat Pay repeats a notification until
+/// acknowledged. The caller owns the string and frees it with
+/// `wxpay_string_free()`.
+///
+/// On failure returns a non-zero code (`WXPAY_ERR_INVALID_NOTIFICATION`
+/// when the request is refused: a missing header, the signature, an unknown
+/// key serial, a stale timestamp, decryption, merchant, amount), `*out_json`
+/// stays NULL, and `*out_error` is filled as described at
+/// `wxpay_client_new()`, plus `"reply"`, the body to answer with
+/// (`{"code":"FAIL","message":KIND}`, naming only the failure's kind), and
+/// `"reply_status"`: `500`, the HTTP status to answer with (WeChat Pay will
+/// send the notification again). Do not act on the request. Every failure
+/// carries both except a NULL `client` and `WXPAY_ERR_PANIC`. (`"reply_status"`
+/// is the status *you* answer with; `"http_status"` in an error document is
+/// always one the gateway answered.)
+///
+/// No network call, except in certificate mode (no `wechatpay_public_key` in
+/// the configuration) when the notification names a certificate serial the
+/// client does not know yet: the platform certificates are then downloaded
+/// once, and a failure of that download is reported as such (e.g.
+/// `WXPAY_ERR_NETWORK`), still with `"reply"`. Thread-safe.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`;
+/// `headers_json` is NULL or a NUL-terminated string; `body` is NULL or
+/// points to `body_len` readable bytes not modified during the call;
+/// `out_json` and `out_error` are NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_verify_signed_notification(
+    client: *const WxPayClient,
+    headers_json: *const c_char,
+    body: *const u8,
+    body_len: u64,
+    expected_total_fee: i64,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        // SAFETY: the caller's contract on each pointer (see the doc).
+        unsafe {
+            verify_notification(
+                client,
+                body,
+                body_len,
+                expected_total_fee,
+                "expected_total_fee",
+                out_json,
+                |client, body, expected| {
+                    // SAFETY (inside the block above): the caller's
+                    // contract on `headers_json`. Read here, so that a bad
+                    // argument's error document carries the reply too.
+                    let headers = read_str(headers_json, "headers_json")?;
+                    let headers = headers_from_json(headers)?;
+                    Ok(client.verify_signed_notification(&headers, body, expected)?)
+                },
+            )
+        }
+    })
+}
+
+/// Downloads WeChat Pay's platform certificates now (API v3, certificate
+/// mode: a configuration without `wechatpay_public_key`) and keeps them in
+/// the client. Clients do this by themselves (before the first call that
+/// needs them, every `platform_cert_refresh_secs`, and when an answer or a
+/// notification names an unknown serial); call it to fail early, at start-up,
+/// on a wrong API v3 key or an unreachable gateway.
+///
+/// `*out_count` is set to 0 on entry (`out_count` itself must not be NULL).
+/// On success returns `WXPAY_OK` and stores how many certificates the
+/// gateway listed in `*out_count`. On failure returns a non-zero code and
+/// fills `*out_error` as described at `wxpay_client_new()`: a client of
+/// another `"api"` fails with `WXPAY_ERR_INVALID_ARGUMENT`; an answer that
+/// does not decrypt with the API v3 key or does not verify with the
+/// certificates it lists is `WXPAY_ERR_MALFORMED_RESPONSE`.
+///
+/// Blocks on one HTTP exchange (bounded by the configured `timeout_ms`);
+/// thread-safe (concurrent downloads are made one at a time).
+///
+/// # Safety
+///
+/// `client` is NULL or a live client from `wxpay_client_new()`; `out_count`
+/// is NULL or valid for writing one `int32_t`; `out_error` is NULL or valid
+/// for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wxpay_download_certificates(
+    client: *const WxPayClient,
+    out_count: *mut i32,
+    out_error: *mut *mut c_char,
+) -> i32 {
+    ffi_boundary(out_error, || {
+        if out_count.is_null() {
+            return Err(Failure::null("out_count"));
+        }
+        // SAFETY: not NULL, and the caller promises it is writable.
+        unsafe { out_count.write(0) };
+        // SAFETY: the caller's contract on `client`.
+        let client = unsafe { client_ref(client)? };
+        let count = client.download_certificates()?;
+        // The gateway lists a handful; saturate rather than wrap.
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        // SAFETY: checked above.
+        unsafe { out_count.write(count) };
+        Ok(())
+    })
+}
+
 /// The body that acknowledges a verified notification: the API v2 SUCCESS
-/// XML, or `success` for a client configured with `"api": "legacy"`. (The
+/// XML, `success` for a client configured with `"api": "legacy"`, or the
+/// empty string for `"api": "v3"` (answered with status 200 or 204). (The
 /// verifiers also return it, as `"reply"`.)
 ///
 /// `*out_reply` is set to NULL on entry (`out_reply` itself must not be
@@ -1293,8 +1492,9 @@ pub unsafe extern "C" fn wxpay_notification_success_reply(
 }
 
 /// The body that refuses a notification, so that WeChat sends it again: the
-/// API v2 FAIL XML carrying `reason` as its `return_msg`, or `fail` for a
-/// client configured with `"api": "legacy"`. For a notification that
+/// API v2 FAIL XML carrying `reason` as its `return_msg`, `fail` for a
+/// client configured with `"api": "legacy"`, or for `"api": "v3"` the JSON
+/// `{"code":"FAIL","message":REASON}` (answered with status 500). For a notification that
 /// verified but that you could not record (say, your database is down);
 /// the verifiers' error documents already carry one as `"reply"`.
 ///
@@ -1926,5 +2126,108 @@ mod tests {
         assert_eq!(error_doc(error)["kind"], "invalid_json");
         let code = unsafe { wxpay_client_new(c"{}".as_ptr(), ptr::null_mut(), ptr::null_mut()) };
         assert_eq!(code, WxPayResult::WXPAY_ERR_NULL_ARGUMENT as i32);
+    }
+
+    #[test]
+    fn headers_are_a_flat_object_of_strings_with_distinct_names() {
+        let headers = headers_from_json(r#"{"Wechatpay-Nonce":"n","content-type":"a/b"}"#)
+            .expect("flat strings");
+        assert_eq!(
+            headers,
+            [
+                ("Wechatpay-Nonce".to_owned(), "n".to_owned()),
+                ("content-type".to_owned(), "a/b".to_owned())
+            ]
+        );
+        for (json, kind) in [
+            (r#"{"a":"#, crate::ErrorKind::InvalidJson),
+            (r#"[["a","b"]]"#, crate::ErrorKind::InvalidArgument),
+            (r#"{"a":1}"#, crate::ErrorKind::InvalidArgument),
+            (r#"{"a":{"b":"c"}}"#, crate::ErrorKind::InvalidArgument),
+            (r#"{"a":"x","a":"y"}"#, crate::ErrorKind::InvalidArgument),
+            (
+                r#"{"Wechatpay-Nonce":"x","WECHATPAY-NONCE":"y"}"#,
+                crate::ErrorKind::InvalidArgument,
+            ),
+        ] {
+            assert_eq!(kind_of(headers_from_json(json)), kind, "{json}");
+        }
+    }
+
+    #[test]
+    fn signed_notifications_carry_the_v3_reply_and_its_status() {
+        let config = serde_json::json!({
+            "api": "v3", "appid": "wxd930ea5d5a258f4f", "mchid": "1900000109",
+            "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
+            "merchant_serial_no": "S1", "api_v3_key": "0123456789abcdef0123456789abcdef",
+            "wechatpay_public_key": include_str!("sandbox/keys/platform_public_key.pem"),
+            "wechatpay_public_key_id": "PUB_KEY_ID_1",
+            "notify_url": "https://example.com/n", "api_base": "http://127.0.0.1:1",
+        })
+        .to_string();
+        let config = CString::new(config).expect("no NUL");
+        let v3 = Handle::new(&config);
+        let v2 = Handle::new(V2_CONFIG);
+        let body = br#"{"id":"EV-1"}"#;
+        let verify = |client: *const WxPayClient, headers: &CStr| {
+            let mut out = ptr::null_mut();
+            let mut error = ptr::null_mut();
+            let code = unsafe {
+                wxpay_verify_signed_notification(
+                    client,
+                    headers.as_ptr(),
+                    body.as_ptr(),
+                    body.len() as u64,
+                    0,
+                    &mut out,
+                    &mut error,
+                )
+            };
+            assert!(out.is_null());
+            (code, error_doc(error))
+        };
+        let forged = c"{\"Wechatpay-Serial\":\"PUB_KEY_ID_1\",\"Wechatpay-Signature\":\"AAAA\",\"Wechatpay-Timestamp\":\"1700000000\",\"Wechatpay-Nonce\":\"n\"}";
+        let (code, doc) = verify(v3.0, forged);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_NOTIFICATION as i32);
+        assert_eq!(doc["reply_status"], 500);
+        assert!(doc.get("http_status").is_none(), "{doc}");
+        let reply: Value =
+            serde_json::from_str(doc["reply"].as_str().expect("a reply")).expect("JSON reply");
+        assert_eq!(reply["code"], "FAIL");
+        assert_eq!(reply["message"], "invalid_notification");
+
+        let (code, doc) = verify(v3.0, c"{\"a\":\"x\",\"A\":\"y\"}");
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert_eq!(doc["reply_status"], 500);
+
+        // Another generation: its own reply, no status.
+        let (code, doc) = verify(v2.0, forged);
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert!(doc["reply"].as_str().expect("reply").starts_with("<xml>"));
+        assert!(doc.get("reply_status").is_none());
+
+        let mut count = 5;
+        let mut error = ptr::null_mut();
+        let code = unsafe { wxpay_download_certificates(v2.0, &mut count, &mut error) };
+        assert_eq!(code, WxPayResult::WXPAY_ERR_INVALID_ARGUMENT as i32);
+        assert_eq!(count, 0);
+        let _ = error_doc(error);
+    }
+
+    #[test]
+    fn v3_rejections_carry_the_http_status() {
+        let mut error = ptr::null_mut();
+        let code = ffi_boundary(&mut error, || {
+            Err(Error::Rejected {
+                code: "ORDER_NOT_EXIST".into(),
+                message: "none".into(),
+                http_status: Some(404),
+            }
+            .into())
+        });
+        assert_eq!(code, WxPayResult::WXPAY_ERR_REJECTED as i32);
+        let doc = error_doc(error);
+        assert_eq!(doc["gateway_code"], "ORDER_NOT_EXIST");
+        assert_eq!(doc["http_status"], 404);
     }
 }

@@ -116,15 +116,19 @@ pub enum WxPayError {
         /// What failed (never the store's password).
         message: String,
     },
-    /// API v2 refused the request with a code of its own.
+    /// API v2 or v3 refused the request with a code of its own.
     #[error("{message}")]
     Rejected {
-        /// The code (e.g. `ORDERPAID`, `NOTENOUGH`, or `FAIL`).
+        /// The code (e.g. `ORDERPAID`, `NOTENOUGH`, `FAIL`; v3 `ORDER_PAID`,
+        /// `NOT_ENOUGH`, `ORDER_NOT_EXIST`).
         code: String,
         /// The gateway's description of the code, as sent.
         description: String,
         /// The whole message, e.g. `gateway refused the request: ...`.
         message: String,
+        /// API v3: the HTTP status the refusal came with (e.g. 400, 404);
+        /// `None` for API v2, which refuses with 200.
+        http_status: Option<u16>,
     },
     /// A payment notification failed verification: do not act on it.
     #[error("{message}")]
@@ -165,11 +169,12 @@ impl From<crate::Error> for WxPayError {
             E::Rejected {
                 code,
                 message: description,
-                ..
+                http_status,
             } => WxPayError::Rejected {
                 code,
                 description,
                 message,
+                http_status,
             },
             E::InvalidNotification(_) => WxPayError::InvalidNotification { message },
         }
@@ -195,8 +200,12 @@ fn guard<T>(f: impl FnOnce() -> Result<T, WxPayError>) -> Result<T, WxPayError> 
 ///
 /// `api` picks the generation: `legacy` (the default, the 2014 flow) needs
 /// `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
-/// `mch_id` and `api_key`. A generation never reads the other's keys; a
-/// missing required key is `InvalidConfig` naming it.
+/// `mch_id` and `api_key`; `v3` needs `mchid`, `merchant_private_key` (or
+/// `merchant_private_key_file`), `merchant_serial_no`, `api_v3_key`, and
+/// either `wechatpay_public_key` (or `_file`) with `wechatpay_public_key_id`
+/// (public-key mode) or neither (certificate mode: the platform certificates
+/// are downloaded). A generation never reads the other's keys; a missing
+/// required key is `InvalidConfig` naming it.
 ///
 /// Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
 /// Swift's `String(describing:)` print every field).
@@ -256,6 +265,34 @@ pub struct Config {
     /// signed with the key it hands out); default false.
     #[uniffi(default = None)]
     pub sandbox: Option<bool>,
+    /// API v3: the merchant id.
+    #[uniffi(default = None)]
+    pub mchid: Option<String>,
+    /// API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
+    #[uniffi(default = None)]
+    pub merchant_private_key: Option<String>,
+    /// API v3: a file holding that key (`apiclient_key.pem`).
+    #[uniffi(default = None)]
+    pub merchant_private_key_file: Option<String>,
+    /// API v3: the serial number of the merchant's certificate.
+    #[uniffi(default = None)]
+    pub merchant_serial_no: Option<String>,
+    /// API v3: the API v3 key (exactly 32 bytes).
+    #[uniffi(default = None)]
+    pub api_v3_key: Option<String>,
+    /// API v3, public-key mode: WeChat Pay's public key as PEM text.
+    #[uniffi(default = None)]
+    pub wechatpay_public_key: Option<String>,
+    /// API v3, public-key mode: a file holding that key.
+    #[uniffi(default = None)]
+    pub wechatpay_public_key_file: Option<String>,
+    /// API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
+    #[uniffi(default = None)]
+    pub wechatpay_public_key_id: Option<String>,
+    /// API v3, certificate mode: how often the platform certificates are
+    /// downloaded again, in seconds (default 12 h).
+    #[uniffi(default = None)]
+    pub platform_cert_refresh_secs: Option<u64>,
 }
 
 /// API v2: the merchant's client certificate for refunds (mutual TLS), read
@@ -348,6 +385,36 @@ impl Config {
             ("sign_type", self.sign_type.map(Value::String)),
             ("client_cert", self.client_cert.map(ClientCert::into_json)),
             ("sandbox", self.sandbox.map(Value::Bool)),
+            ("mchid", self.mchid.map(Value::String)),
+            (
+                "merchant_private_key",
+                self.merchant_private_key.map(Value::String),
+            ),
+            (
+                "merchant_private_key_file",
+                self.merchant_private_key_file.map(Value::String),
+            ),
+            (
+                "merchant_serial_no",
+                self.merchant_serial_no.map(Value::String),
+            ),
+            ("api_v3_key", self.api_v3_key.map(Value::String)),
+            (
+                "wechatpay_public_key",
+                self.wechatpay_public_key.map(Value::String),
+            ),
+            (
+                "wechatpay_public_key_file",
+                self.wechatpay_public_key_file.map(Value::String),
+            ),
+            (
+                "wechatpay_public_key_id",
+                self.wechatpay_public_key_id.map(Value::String),
+            ),
+            (
+                "platform_cert_refresh_secs",
+                self.platform_cert_refresh_secs.map(Value::from),
+            ),
         ])
     }
 
@@ -733,20 +800,22 @@ impl WxPayClient {
         })
     }
 
-    /// API v2: the state of an order (`orderquery`).
+    /// API v2 and v3: the state of an order (v2 `orderquery`).
     pub fn query_order(&self, order: OrderRef) -> Result<OrderStatus, WxPayError> {
         guard(|| Ok(self.inner.query_order(&order.into())?.into()))
     }
 
-    /// API v2: closes an unpaid order (`closeorder`); a paid one raises
-    /// `Rejected` with code `ORDERPAID`.
+    /// API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+    /// raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+    /// `http_status`).
     pub fn close_order(&self, out_trade_no: String) -> Result<(), WxPayError> {
         guard(|| Ok(self.inner.close_order(&out_trade_no)?))
     }
 
-    /// API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-    /// over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-    /// with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+    /// API v2 and v3: refunds all or part of a paid order (v2
+    /// `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+    /// RSA-signed). An unpaid order raises `Rejected` with code
+    /// `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
     pub fn refund(&self, refund: RefundRequest) -> Result<RefundReceipt, WxPayError> {
         guard(|| Ok(self.inner.refund(&refund.into())?.into()))
     }
@@ -799,14 +868,66 @@ impl WxPayClient {
         })
     }
 
+    /// Verifies an API v3 payment notification: `headers` are the request's
+    /// headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+    /// `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+    /// the decrypted transaction, the merchant's ids and
+    /// `expected_total_fee`. Two names that differ only in case raise
+    /// `InvalidArgument`.
+    ///
+    /// Raises `InvalidNotification` for anything that does not verify:
+    /// answer it with status 500 and `notification_failure_reply`, and act on
+    /// nothing. On success, act on it idempotently per `out_trade_no` and
+    /// answer with status 204 and an empty body.
+    pub fn verify_signed_notification(
+        &self,
+        headers: HashMap<String, String>,
+        body: Vec<u8>,
+        expected_total_fee: Option<u32>,
+    ) -> Result<PaymentNotification, WxPayError> {
+        guard(|| {
+            let expected = expected_fen("expected_total_fee", expected_total_fee)?;
+            let mut pairs: Vec<(String, String)> = Vec::with_capacity(headers.len());
+            for (name, value) in headers {
+                if pairs
+                    .iter()
+                    .any(|(seen, _)| seen.eq_ignore_ascii_case(&name))
+                {
+                    return Err(crate::Error::InvalidArgument(format!(
+                        "headers: header {:?} appears more than once (names are case-insensitive)",
+                        name.chars().take(40).collect::<String>()
+                    ))
+                    .into());
+                }
+                pairs.push((name, value));
+            }
+            Ok(self
+                .inner
+                .verify_signed_notification(&pairs, &body, expected)?
+                .into())
+        })
+    }
+
+    /// API v3, certificate mode: downloads WeChat Pay's platform certificates
+    /// now and returns how many there are (clients also do it by
+    /// themselves when needed).
+    pub fn download_certificates(&self) -> Result<u32, WxPayError> {
+        guard(|| {
+            let count = self.inner.download_certificates()?;
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        })
+    }
+
     /// The body that acknowledges a verified notification (the v2 SUCCESS
-    /// XML, or `success` for the 2014 flow).
+    /// XML, `success` for the 2014 flow, the empty string for API v3, sent
+    /// with status 204).
     pub fn notification_success_reply(&self) -> Result<String, WxPayError> {
         guard(|| Ok(self.inner.notification_success_reply()))
     }
 
     /// The body that refuses a notification, so WeChat sends it again (the
-    /// v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+    /// v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+    /// `{"code":"FAIL","message":reason}`, sent with status 500). Do not
     /// put secrets in `reason`: it goes back to the sender.
     pub fn notification_failure_reply(&self, reason: String) -> Result<String, WxPayError> {
         guard(|| Ok(self.inner.notification_failure_reply(&reason)))
@@ -860,6 +981,33 @@ mod tests {
             sign_type: None,
             client_cert: None,
             sandbox: None,
+            mchid: None,
+            merchant_private_key: None,
+            merchant_private_key_file: None,
+            merchant_serial_no: None,
+            api_v3_key: None,
+            wechatpay_public_key: None,
+            wechatpay_public_key_file: None,
+            wechatpay_public_key_id: None,
+            platform_cert_refresh_secs: None,
+        }
+    }
+
+    fn v3_config() -> Config {
+        Config {
+            app_secret: None,
+            app_key: None,
+            partner_id: None,
+            partner_key: None,
+            api: Some("v3".into()),
+            mchid: Some("1900000109".into()),
+            merchant_private_key: Some(include_str!("sandbox/keys/merchant_key.pem").into()),
+            merchant_serial_no: Some("S1".into()),
+            api_v3_key: Some("0123456789abcdef0123456789abcdef".into()),
+            wechatpay_public_key: Some(include_str!("sandbox/keys/platform_public_key.pem").into()),
+            wechatpay_public_key_id: Some("PUB_KEY_ID_1".into()),
+            api_base: Some("http://127.0.0.1:1".into()),
+            ..config()
         }
     }
 
@@ -1024,9 +1172,25 @@ mod tests {
         }
         .into();
         assert!(
-            matches!(&rejected, WxPayError::Rejected { code, description, message }
+            matches!(&rejected, WxPayError::Rejected { code, description, message, http_status: None }
                 if code == "ORDERPAID" && description == "order paid" && message.contains("ORDERPAID")),
             "{rejected:?}"
+        );
+        let rejected_v3: WxPayError = E::Rejected {
+            code: "ORDER_NOT_EXIST".into(),
+            message: "none".into(),
+            http_status: Some(404),
+        }
+        .into();
+        assert!(
+            matches!(
+                &rejected_v3,
+                WxPayError::Rejected {
+                    http_status: Some(404),
+                    ..
+                }
+            ),
+            "{rejected_v3:?}"
         );
         let cases: [(E, Check); 8] = [
             (E::InvalidNotification("x".into()), |e| {
@@ -1443,5 +1607,61 @@ mod tests {
             other => panic!("expected Internal, got {other:?}"),
         }
         assert_eq!(guard(|| Ok(5)), Ok(5));
+    }
+
+    #[test]
+    fn v3_config_reaches_the_core_and_signed_notifications_check_their_headers() {
+        let doc = v3_config().into_json();
+        for key in [
+            "mchid",
+            "merchant_private_key",
+            "merchant_serial_no",
+            "api_v3_key",
+            "wechatpay_public_key",
+            "wechatpay_public_key_id",
+        ] {
+            assert!(doc.get(key).is_some(), "{key} missing from {doc}");
+        }
+        let with_refresh = Config {
+            wechatpay_public_key: None,
+            wechatpay_public_key_id: None,
+            platform_cert_refresh_secs: Some(600),
+            ..v3_config()
+        };
+        assert_eq!(with_refresh.into_json()["platform_cert_refresh_secs"], 600);
+
+        let client = WxPayClient::new(v3_config()).expect("a v3 client");
+        let twice = HashMap::from([
+            ("Wechatpay-Nonce".to_owned(), "a".to_owned()),
+            ("wechatpay-nonce".to_owned(), "b".to_owned()),
+        ]);
+        let err = client
+            .verify_signed_notification(twice, b"{}".to_vec(), None)
+            .expect_err("a header twice");
+        assert!(
+            matches!(&err, WxPayError::InvalidArgument { message } if message.contains("more than once")),
+            "{err:?}"
+        );
+        let err = client
+            .verify_signed_notification(HashMap::new(), b"{}".to_vec(), Some(1))
+            .expect_err("no headers");
+        assert!(
+            matches!(&err, WxPayError::InvalidNotification { .. }),
+            "{err:?}"
+        );
+        assert_eq!(client.notification_success_reply().expect("reply"), "");
+
+        let v2 = WxPayClient::new(v2_config()).expect("a v2 client");
+        let err = v2
+            .verify_signed_notification(HashMap::new(), b"{}".to_vec(), None)
+            .expect_err("v3 only");
+        assert!(
+            matches!(&err, WxPayError::InvalidArgument { .. }),
+            "{err:?}"
+        );
+        assert!(matches!(
+            v2.download_certificates(),
+            Err(WxPayError::InvalidArgument { .. })
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! -Werror`), link against both the shared and the static library cargo
 //! built, and behave against an in-process sandbox: `pay.c` (the 2014 flow
 //! from many threads), `abuse.c` (every function misused) and `lifecycle.c`
-//! (an API v2 order from payment to refund, with its own notify_url).
+//! (an API v2 order from payment to refund, with its own notify_url) and
+//! `v3.c` (the same for API v3, in public-key and certificate mode, verifying
+//! the signed notification with its `Wechatpay-*` headers).
 //!
 //! Needs `gcc` on the PATH. The libraries are the ones in the target
 //! directory of this test executable (`target/<profile>/libwxpay.{so,a}`),
@@ -332,6 +334,52 @@ fn lifecycle_program_runs_a_v2_order_from_payment_to_refund() {
                 notifications.iter().all(|n| n.acknowledged),
                 "{notifications:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn v3_program_runs_an_order_from_payment_to_refund_in_both_modes() {
+    check_gcc();
+    let dir = ScratchDir::new("v3");
+    let programs: Vec<(Link, PathBuf)> = [Link::Shared, Link::Static]
+        .into_iter()
+        .map(|link| (link, compile("v3", link, &dir.0)))
+        .collect();
+    let usage = run(Command::new(&programs[0].1).env_remove("WXPAY_SANDBOX_URL"));
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage"));
+
+    for (certificate_mode, mode) in [(false, "public-key"), (true, "certificate")] {
+        let sandbox = Sandbox::start(SandboxConfig {
+            v3_certificate_mode: certificate_mode,
+            notify_retry_ms: 50,
+            ..SandboxConfig::default()
+        })
+        .expect("start the sandbox");
+        for (link, exe) in &programs {
+            let output = run(Command::new(exe).arg(sandbox.base_url()));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                output.status.success(),
+                "v3 ({link:?}, {mode}) failed:\n{stdout}\n{stderr}"
+            );
+            assert!(stdout.contains(&format!("mode {mode}\n")), "{stdout}");
+            assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+            let no = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("order "))
+                .expect("the program names its order");
+            // The sandbox's notification was acknowledged with the status and
+            // (empty) reply libwxpay gave the C program.
+            let notifications: Vec<_> = sandbox
+                .notifications()
+                .into_iter()
+                .filter(|n| n.out_trade_no == no)
+                .collect();
+            assert_eq!(notifications.len(), 1, "{notifications:?}");
+            assert!(notifications[0].acknowledged, "{notifications:?}");
         }
     }
 }

@@ -528,21 +528,25 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 9289:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 58188:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 57209:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 12315:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 38720:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 13600:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 7315:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 22037:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 54412:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 54753:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 4520:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 64699:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -584,6 +588,9 @@ _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params.restype = c
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_close_order.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_close_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates.restype = ctypes.c_uint16
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply.restype = ctypes.c_uint16
@@ -605,6 +612,9 @@ _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification.
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification.restype = ctypes.c_uint16
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification.argtypes = (
+)
+_UniffiLib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification.restype = ctypes.c_uint16
 _UniffiLib.uniffi_wxpay_checksum_constructor_wxpayclient_new.argtypes = (
 )
 _UniffiLib.uniffi_wxpay_checksum_constructor_wxpayclient_new.restype = ctypes.c_uint16
@@ -627,6 +637,11 @@ _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_close_order.restype = None
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_download_certificates.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_download_certificates.restype = ctypes.c_uint32
 _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -670,6 +685,14 @@ _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification.argtype
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_wxpay_fn_constructor_wxpayclient_new.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -948,13 +971,17 @@ class Config:
 
     `api` picks the generation: `legacy` (the default, the 2014 flow) needs
     `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
-    `mch_id` and `api_key`. A generation never reads the other's keys; a
-    missing required key is `InvalidConfig` naming it.
+    `mch_id` and `api_key`; `v3` needs `mchid`, `merchant_private_key` (or
+    `merchant_private_key_file`), `merchant_serial_no`, `api_v3_key`, and
+    either `wechatpay_public_key` (or `_file`) with `wechatpay_public_key_id`
+    (public-key mode) or neither (certificate mode: the platform certificates
+    are downloaded). A generation never reads the other's keys; a missing
+    required key is `InvalidConfig` naming it.
 
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:typing.Optional[str] = _DEFAULT, app_key:typing.Optional[str] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[str] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[str] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[str] = _DEFAULT, app_key:typing.Optional[str] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[str] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[str] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[str] = _DEFAULT, merchant_private_key_file:typing.Optional[str] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[str] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT):
         self.appid = appid
         if app_secret is _DEFAULT:
             self.app_secret = None
@@ -1017,12 +1044,48 @@ class Config:
             self.sandbox = None
         else:
             self.sandbox = sandbox
+        if mchid is _DEFAULT:
+            self.mchid = None
+        else:
+            self.mchid = mchid
+        if merchant_private_key is _DEFAULT:
+            self.merchant_private_key = None
+        else:
+            self.merchant_private_key = merchant_private_key
+        if merchant_private_key_file is _DEFAULT:
+            self.merchant_private_key_file = None
+        else:
+            self.merchant_private_key_file = merchant_private_key_file
+        if merchant_serial_no is _DEFAULT:
+            self.merchant_serial_no = None
+        else:
+            self.merchant_serial_no = merchant_serial_no
+        if api_v3_key is _DEFAULT:
+            self.api_v3_key = None
+        else:
+            self.api_v3_key = api_v3_key
+        if wechatpay_public_key is _DEFAULT:
+            self.wechatpay_public_key = None
+        else:
+            self.wechatpay_public_key = wechatpay_public_key
+        if wechatpay_public_key_file is _DEFAULT:
+            self.wechatpay_public_key_file = None
+        else:
+            self.wechatpay_public_key_file = wechatpay_public_key_file
+        if wechatpay_public_key_id is _DEFAULT:
+            self.wechatpay_public_key_id = None
+        else:
+            self.wechatpay_public_key_id = wechatpay_public_key_id
+        if platform_cert_refresh_secs is _DEFAULT:
+            self.platform_cert_refresh_secs = None
+        else:
+            self.platform_cert_refresh_secs = platform_cert_refresh_secs
         
         
 
     
     def __str__(self):
-        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox)
+        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs)
     def __eq__(self, other):
         if self.appid != other.appid:
             return False
@@ -1058,6 +1121,24 @@ class Config:
             return False
         if self.sandbox != other.sandbox:
             return False
+        if self.mchid != other.mchid:
+            return False
+        if self.merchant_private_key != other.merchant_private_key:
+            return False
+        if self.merchant_private_key_file != other.merchant_private_key_file:
+            return False
+        if self.merchant_serial_no != other.merchant_serial_no:
+            return False
+        if self.api_v3_key != other.api_v3_key:
+            return False
+        if self.wechatpay_public_key != other.wechatpay_public_key:
+            return False
+        if self.wechatpay_public_key_file != other.wechatpay_public_key_file:
+            return False
+        if self.wechatpay_public_key_id != other.wechatpay_public_key_id:
+            return False
+        if self.platform_cert_refresh_secs != other.platform_cert_refresh_secs:
+            return False
         return True
 
 class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
@@ -1081,6 +1162,15 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             sign_type=_UniffiFfiConverterOptionalString.read(buf),
             client_cert=_UniffiFfiConverterOptionalTypeClientCert.read(buf),
             sandbox=_UniffiFfiConverterOptionalBoolean.read(buf),
+            mchid=_UniffiFfiConverterOptionalString.read(buf),
+            merchant_private_key=_UniffiFfiConverterOptionalString.read(buf),
+            merchant_private_key_file=_UniffiFfiConverterOptionalString.read(buf),
+            merchant_serial_no=_UniffiFfiConverterOptionalString.read(buf),
+            api_v3_key=_UniffiFfiConverterOptionalString.read(buf),
+            wechatpay_public_key=_UniffiFfiConverterOptionalString.read(buf),
+            wechatpay_public_key_file=_UniffiFfiConverterOptionalString.read(buf),
+            wechatpay_public_key_id=_UniffiFfiConverterOptionalString.read(buf),
+            platform_cert_refresh_secs=_UniffiFfiConverterOptionalUInt64.read(buf),
         )
 
     @staticmethod
@@ -1102,6 +1192,15 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.sign_type)
         _UniffiFfiConverterOptionalTypeClientCert.check_lower(value.client_cert)
         _UniffiFfiConverterOptionalBoolean.check_lower(value.sandbox)
+        _UniffiFfiConverterOptionalString.check_lower(value.mchid)
+        _UniffiFfiConverterOptionalString.check_lower(value.merchant_private_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.merchant_private_key_file)
+        _UniffiFfiConverterOptionalString.check_lower(value.merchant_serial_no)
+        _UniffiFfiConverterOptionalString.check_lower(value.api_v3_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key)
+        _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key_file)
+        _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key_id)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.platform_cert_refresh_secs)
 
     @staticmethod
     def write(value, buf):
@@ -1122,6 +1221,15 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.sign_type, buf)
         _UniffiFfiConverterOptionalTypeClientCert.write(value.client_cert, buf)
         _UniffiFfiConverterOptionalBoolean.write(value.sandbox, buf)
+        _UniffiFfiConverterOptionalString.write(value.mchid, buf)
+        _UniffiFfiConverterOptionalString.write(value.merchant_private_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.merchant_private_key_file, buf)
+        _UniffiFfiConverterOptionalString.write(value.merchant_serial_no, buf)
+        _UniffiFfiConverterOptionalString.write(value.api_v3_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key, buf)
+        _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key_file, buf)
+        _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key_id, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.platform_cert_refresh_secs, buf)
 
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"
@@ -2207,6 +2315,31 @@ class _UniffiFfiConverterInt64(_UniffiConverterPrimitiveInt):
     def write(value, buf):
         buf.write_i64(value)
 
+class _UniffiFfiConverterOptionalUInt16(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt16.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt16.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt16.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 
 
 # WxPayError
@@ -2384,18 +2517,20 @@ class WxPayError:  # type: ignore
     _UniffiTempWxPayError.TokenStore = TokenStore # type: ignore
     class Rejected(_UniffiTempWxPayError):
         """
-        API v2 refused the request with a code of its own.
+        API v2 or v3 refused the request with a code of its own.
 """
         
-        def __init__(self, code, description, message):
+        def __init__(self, code, description, message, http_status):
             super().__init__(", ".join([
                 "code={!r}".format(code),
                 "description={!r}".format(description),
                 "message={!r}".format(message),
+                "http_status={!r}".format(http_status),
             ]))
             self.code = code
             self.description = description
             self.message = message
+            self.http_status = http_status
 
         def __repr__(self):
             return "WxPayError.Rejected({})".format(str(self))
@@ -2485,6 +2620,7 @@ class _UniffiFfiConverterTypeWxPayError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterOptionalUInt16.read(buf),
             )
         if variant == 11:
             return WxPayError.InvalidNotification(
@@ -2536,6 +2672,7 @@ class _UniffiFfiConverterTypeWxPayError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.code)
             _UniffiFfiConverterString.check_lower(value.description)
             _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterOptionalUInt16.check_lower(value.http_status)
             return
         if isinstance(value, WxPayError.InvalidNotification):
             _UniffiFfiConverterString.check_lower(value.message)
@@ -2585,6 +2722,7 @@ class _UniffiFfiConverterTypeWxPayError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.code, buf)
             _UniffiFfiConverterString.write(value.description, buf)
             _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterOptionalUInt16.write(value.http_status, buf)
         if isinstance(value, WxPayError.InvalidNotification):
             buf.write_i32(11)
             _UniffiFfiConverterString.write(value.message, buf)
@@ -2653,26 +2791,36 @@ class WxPayClientProtocol(typing.Protocol):
         raise NotImplementedError
     def close_order(self, out_trade_no: str) -> None:
         """
-        API v2: closes an unpaid order (`closeorder`); a paid one raises
-        `Rejected` with code `ORDERPAID`.
+        API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+        raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+        `http_status`).
+"""
+        raise NotImplementedError
+    def download_certificates(self, ) -> int:
+        """
+        API v3, certificate mode: downloads WeChat Pay's platform certificates
+        now and returns how many there are (clients also do it by
+        themselves when needed).
 """
         raise NotImplementedError
     def notification_failure_reply(self, reason: str) -> str:
         """
         The body that refuses a notification, so WeChat sends it again (the
-        v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+        v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+        `{"code":"FAIL","message":reason}`, sent with status 500). Do not
         put secrets in `reason`: it goes back to the sender.
 """
         raise NotImplementedError
     def notification_success_reply(self, ) -> str:
         """
         The body that acknowledges a verified notification (the v2 SUCCESS
-        XML, or `success` for the 2014 flow).
+        XML, `success` for the 2014 flow, the empty string for API v3, sent
+        with status 204).
 """
         raise NotImplementedError
     def query_order(self, order: OrderRef) -> OrderStatus:
         """
-        API v2: the state of an order (`orderquery`).
+        API v2 and v3: the state of an order (v2 `orderquery`).
 """
         raise NotImplementedError
     def query_refunds(self, order: OrderRef) -> typing.List[RefundStatus]:
@@ -2683,9 +2831,10 @@ class WxPayClientProtocol(typing.Protocol):
         raise NotImplementedError
     def refund(self, refund: RefundRequest) -> RefundReceipt:
         """
-        API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-        over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-        with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+        API v2 and v3: refunds all or part of a paid order (v2
+        `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+        RSA-signed). An unpaid order raises `Rejected` with code
+        `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
 """
         raise NotImplementedError
     def verify_payment_notification(self, body: bytes,expected_total_fee: typing.Optional[int]) -> PaymentNotification:
@@ -2705,6 +2854,21 @@ class WxPayClientProtocol(typing.Protocol):
         API v2: decrypts and checks a refund notification (its `req_info`,
         under the API key). Raises `InvalidNotification` when it does not
         verify.
+"""
+        raise NotImplementedError
+    def verify_signed_notification(self, headers: dict[str, str],body: bytes,expected_total_fee: typing.Optional[int]) -> PaymentNotification:
+        """
+        Verifies an API v3 payment notification: `headers` are the request's
+        headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+        `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+        the decrypted transaction, the merchant's ids and
+        `expected_total_fee`. Two names that differ only in case raise
+        `InvalidArgument`.
+
+        Raises `InvalidNotification` for anything that does not verify:
+        answer it with status 500 and `notification_failure_reply`, and act on
+        nothing. On success, act on it idempotently per `out_trade_no` and
+        answer with status 204 and an empty body.
 """
         raise NotImplementedError
 
@@ -2774,8 +2938,9 @@ class WxPayClient(WxPayClientProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def close_order(self, out_trade_no: str) -> None:
         """
-        API v2: closes an unpaid order (`closeorder`); a paid one raises
-        `Rejected` with code `ORDERPAID`.
+        API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+        raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+        `http_status`).
 """
         
         _UniffiFfiConverterString.check_lower(out_trade_no)
@@ -2791,10 +2956,28 @@ class WxPayClient(WxPayClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def download_certificates(self, ) -> int:
+        """
+        API v3, certificate mode: downloads WeChat Pay's platform certificates
+        now and returns how many there are (clients also do it by
+        themselves when needed).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt32.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_download_certificates,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def notification_failure_reply(self, reason: str) -> str:
         """
         The body that refuses a notification, so WeChat sends it again (the
-        v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+        v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+        `{"code":"FAIL","message":reason}`, sent with status 500). Do not
         put secrets in `reason`: it goes back to the sender.
 """
         
@@ -2814,7 +2997,8 @@ class WxPayClient(WxPayClientProtocol):
     def notification_success_reply(self, ) -> str:
         """
         The body that acknowledges a verified notification (the v2 SUCCESS
-        XML, or `success` for the 2014 flow).
+        XML, `success` for the 2014 flow, the empty string for API v3, sent
+        with status 204).
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -2829,7 +3013,7 @@ class WxPayClient(WxPayClientProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def query_order(self, order: OrderRef) -> OrderStatus:
         """
-        API v2: the state of an order (`orderquery`).
+        API v2 and v3: the state of an order (v2 `orderquery`).
 """
         
         _UniffiFfiConverterTypeOrderRef.check_lower(order)
@@ -2866,9 +3050,10 @@ class WxPayClient(WxPayClientProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def refund(self, refund: RefundRequest) -> RefundReceipt:
         """
-        API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-        over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-        with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+        API v2 and v3: refunds all or part of a paid order (v2
+        `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+        RSA-signed). An unpaid order raises `Rejected` with code
+        `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
 """
         
         _UniffiFfiConverterTypeRefundRequest.check_lower(refund)
@@ -2932,6 +3117,40 @@ class WxPayClient(WxPayClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify_signed_notification(self, headers: dict[str, str],body: bytes,expected_total_fee: typing.Optional[int]) -> PaymentNotification:
+        """
+        Verifies an API v3 payment notification: `headers` are the request's
+        headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+        `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+        the decrypted transaction, the merchant's ids and
+        `expected_total_fee`. Two names that differ only in case raise
+        `InvalidArgument`.
+
+        Raises `InvalidNotification` for anything that does not verify:
+        answer it with status 500 and `notification_failure_reply`, and act on
+        nothing. On success, act on it idempotently per `out_trade_no` and
+        answer with status 204 and an empty body.
+"""
+        
+        _UniffiFfiConverterMapStringString.check_lower(headers)
+
+        _UniffiFfiConverterBytes.check_lower(body)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(expected_total_fee)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterMapStringString.lower(headers),
+            _UniffiFfiConverterBytes.lower(body),
+            _UniffiFfiConverterOptionalUInt32.lower(expected_total_fee),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypePaymentNotification.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -633,26 +633,36 @@ public protocol WxPayClientProtocol: AnyObject, Sendable {
     func buildPayParams(order: Order) throws  -> PayParams
     
     /**
-     * API v2: closes an unpaid order (`closeorder`); a paid one raises
-     * `Rejected` with code `ORDERPAID`.
+     * API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+     * raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+     * `http_status`).
      */
     func closeOrder(outTradeNo: String) throws 
     
     /**
+     * API v3, certificate mode: downloads WeChat Pay's platform certificates
+     * now and returns how many there are (clients also do it by
+     * themselves when needed).
+     */
+    func downloadCertificates() throws  -> UInt32
+    
+    /**
      * The body that refuses a notification, so WeChat sends it again (the
-     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+     * `{"code":"FAIL","message":reason}`, sent with status 500). Do not
      * put secrets in `reason`: it goes back to the sender.
      */
     func notificationFailureReply(reason: String) throws  -> String
     
     /**
      * The body that acknowledges a verified notification (the v2 SUCCESS
-     * XML, or `success` for the 2014 flow).
+     * XML, `success` for the 2014 flow, the empty string for API v3, sent
+     * with status 204).
      */
     func notificationSuccessReply() throws  -> String
     
     /**
-     * API v2: the state of an order (`orderquery`).
+     * API v2 and v3: the state of an order (v2 `orderquery`).
      */
     func queryOrder(order: OrderRef) throws  -> OrderStatus
     
@@ -663,9 +673,10 @@ public protocol WxPayClientProtocol: AnyObject, Sendable {
     func queryRefunds(order: OrderRef) throws  -> [RefundStatus]
     
     /**
-     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     * API v2 and v3: refunds all or part of a paid order (v2
+     * `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+     * RSA-signed). An unpaid order raises `Rejected` with code
+     * `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
      */
     func refund(refund: RefundRequest) throws  -> RefundReceipt
     
@@ -687,6 +698,21 @@ public protocol WxPayClientProtocol: AnyObject, Sendable {
      * verify.
      */
     func verifyRefundNotification(body: Data, expectedRefundFee: UInt32?) throws  -> RefundNotification
+    
+    /**
+     * Verifies an API v3 payment notification: `headers` are the request's
+     * headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+     * `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+     * the decrypted transaction, the merchant's ids and
+     * `expected_total_fee`. Two names that differ only in case raise
+     * `InvalidArgument`.
+     *
+     * Raises `InvalidNotification` for anything that does not verify:
+     * answer it with status 500 and `notification_failure_reply`, and act on
+     * nothing. On success, act on it idempotently per `out_trade_no` and
+     * answer with status 204 and an empty body.
+     */
+    func verifySignedNotification(headers: [String: String], body: Data, expectedTotalFee: UInt32?) throws  -> PaymentNotification
     
 }
 /**
@@ -776,8 +802,9 @@ open func buildPayParams(order: Order)throws  -> PayParams  {
 }
     
     /**
-     * API v2: closes an unpaid order (`closeorder`); a paid one raises
-     * `Rejected` with code `ORDERPAID`.
+     * API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+     * raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+     * `http_status`).
      */
 open func closeOrder(outTradeNo: String)throws   {try rustCallWithError(FfiConverterTypeWxPayError_lift) {
         uniffiCallStatus in
@@ -789,8 +816,23 @@ open func closeOrder(outTradeNo: String)throws   {try rustCallWithError(FfiConve
 }
     
     /**
+     * API v3, certificate mode: downloads WeChat Pay's platform certificates
+     * now and returns how many there are (clients also do it by
+     * themselves when needed).
+     */
+open func downloadCertificates()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_download_certificates(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The body that refuses a notification, so WeChat sends it again (the
-     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+     * `{"code":"FAIL","message":reason}`, sent with status 500). Do not
      * put secrets in `reason`: it goes back to the sender.
      */
 open func notificationFailureReply(reason: String)throws  -> String  {
@@ -805,7 +847,8 @@ open func notificationFailureReply(reason: String)throws  -> String  {
     
     /**
      * The body that acknowledges a verified notification (the v2 SUCCESS
-     * XML, or `success` for the 2014 flow).
+     * XML, `success` for the 2014 flow, the empty string for API v3, sent
+     * with status 204).
      */
 open func notificationSuccessReply()throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
@@ -817,7 +860,7 @@ open func notificationSuccessReply()throws  -> String  {
 }
     
     /**
-     * API v2: the state of an order (`orderquery`).
+     * API v2 and v3: the state of an order (v2 `orderquery`).
      */
 open func queryOrder(order: OrderRef)throws  -> OrderStatus  {
     return try  FfiConverterTypeOrderStatus_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
@@ -844,9 +887,10 @@ open func queryRefunds(order: OrderRef)throws  -> [RefundStatus]  {
 }
     
     /**
-     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     * API v2 and v3: refunds all or part of a paid order (v2
+     * `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+     * RSA-signed). An unpaid order raises `Rejected` with code
+     * `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
      */
 open func refund(refund: RefundRequest)throws  -> RefundReceipt  {
     return try  FfiConverterTypeRefundReceipt_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
@@ -891,6 +935,31 @@ open func verifyRefundNotification(body: Data, expectedRefundFee: UInt32?)throws
             self.uniffiCloneHandle(),
         FfiConverterData.lower(body),
         FfiConverterOptionUInt32.lower(expectedRefundFee),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies an API v3 payment notification: `headers` are the request's
+     * headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+     * `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+     * the decrypted transaction, the merchant's ids and
+     * `expected_total_fee`. Two names that differ only in case raise
+     * `InvalidArgument`.
+     *
+     * Raises `InvalidNotification` for anything that does not verify:
+     * answer it with status 500 and `notification_failure_reply`, and act on
+     * nothing. On success, act on it idempotently per `out_trade_no` and
+     * answer with status 204 and an empty body.
+     */
+open func verifySignedNotification(headers: [String: String], body: Data, expectedTotalFee: UInt32?)throws  -> PaymentNotification  {
+    return try  FfiConverterTypePaymentNotification_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
+        uniffiCallStatus in
+    uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification(
+            self.uniffiCloneHandle(),
+        FfiConverterDictionaryStringString.lower(headers),
+        FfiConverterData.lower(body),
+        FfiConverterOptionUInt32.lower(expectedTotalFee),uniffiCallStatus
     )
 })
 }
@@ -1058,8 +1127,12 @@ public func FfiConverterTypeClientCert_lower(_ value: ClientCert) -> RustBuffer 
  *
  * `api` picks the generation: `legacy` (the default, the 2014 flow) needs
  * `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
- * `mch_id` and `api_key`. A generation never reads the other's keys; a
- * missing required key is `InvalidConfig` naming it.
+ * `mch_id` and `api_key`; `v3` needs `mchid`, `merchant_private_key` (or
+ * `merchant_private_key_file`), `merchant_serial_no`, `api_v3_key`, and
+ * either `wechatpay_public_key` (or `_file`) with `wechatpay_public_key_id`
+ * (public-key mode) or neither (certificate mode: the platform certificates
+ * are downloaded). A generation never reads the other's keys; a missing
+ * required key is `InvalidConfig` naming it.
  *
  * Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
  * Swift's `String(describing:)` print every field).
@@ -1138,6 +1211,43 @@ public struct Config: Equatable, Hashable {
      * signed with the key it hands out); default false.
      */
     public var sandbox: Bool?
+    /**
+     * API v3: the merchant id.
+     */
+    public var mchid: String?
+    /**
+     * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
+     */
+    public var merchantPrivateKey: String?
+    /**
+     * API v3: a file holding that key (`apiclient_key.pem`).
+     */
+    public var merchantPrivateKeyFile: String?
+    /**
+     * API v3: the serial number of the merchant's certificate.
+     */
+    public var merchantSerialNo: String?
+    /**
+     * API v3: the API v3 key (exactly 32 bytes).
+     */
+    public var apiV3Key: String?
+    /**
+     * API v3, public-key mode: WeChat Pay's public key as PEM text.
+     */
+    public var wechatpayPublicKey: String?
+    /**
+     * API v3, public-key mode: a file holding that key.
+     */
+    public var wechatpayPublicKeyFile: String?
+    /**
+     * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
+     */
+    public var wechatpayPublicKeyId: String?
+    /**
+     * API v3, certificate mode: how often the platform certificates are
+     * downloaded again, in seconds (default 12 h).
+     */
+    public var platformCertRefreshSecs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1197,7 +1307,35 @@ public struct Config: Equatable, Hashable {
         /**
          * API v2: use WeChat's own simulation environment (`sandboxnew/` paths,
          * signed with the key it hands out); default false.
-         */sandbox: Bool? = nil) {
+         */sandbox: Bool? = nil, 
+        /**
+         * API v3: the merchant id.
+         */mchid: String? = nil, 
+        /**
+         * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
+         */merchantPrivateKey: String? = nil, 
+        /**
+         * API v3: a file holding that key (`apiclient_key.pem`).
+         */merchantPrivateKeyFile: String? = nil, 
+        /**
+         * API v3: the serial number of the merchant's certificate.
+         */merchantSerialNo: String? = nil, 
+        /**
+         * API v3: the API v3 key (exactly 32 bytes).
+         */apiV3Key: String? = nil, 
+        /**
+         * API v3, public-key mode: WeChat Pay's public key as PEM text.
+         */wechatpayPublicKey: String? = nil, 
+        /**
+         * API v3, public-key mode: a file holding that key.
+         */wechatpayPublicKeyFile: String? = nil, 
+        /**
+         * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
+         */wechatpayPublicKeyId: String? = nil, 
+        /**
+         * API v3, certificate mode: how often the platform certificates are
+         * downloaded again, in seconds (default 12 h).
+         */platformCertRefreshSecs: UInt64? = nil) {
         self.appid = appid
         self.appSecret = appSecret
         self.appKey = appKey
@@ -1215,6 +1353,15 @@ public struct Config: Equatable, Hashable {
         self.signType = signType
         self.clientCert = clientCert
         self.sandbox = sandbox
+        self.mchid = mchid
+        self.merchantPrivateKey = merchantPrivateKey
+        self.merchantPrivateKeyFile = merchantPrivateKeyFile
+        self.merchantSerialNo = merchantSerialNo
+        self.apiV3Key = apiV3Key
+        self.wechatpayPublicKey = wechatpayPublicKey
+        self.wechatpayPublicKeyFile = wechatpayPublicKeyFile
+        self.wechatpayPublicKeyId = wechatpayPublicKeyId
+        self.platformCertRefreshSecs = platformCertRefreshSecs
     }
 
     
@@ -1249,7 +1396,16 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 apiKey: FfiConverterOptionString.read(from: &buf), 
                 signType: FfiConverterOptionString.read(from: &buf), 
                 clientCert: FfiConverterOptionTypeClientCert.read(from: &buf), 
-                sandbox: FfiConverterOptionBool.read(from: &buf)
+                sandbox: FfiConverterOptionBool.read(from: &buf), 
+                mchid: FfiConverterOptionString.read(from: &buf), 
+                merchantPrivateKey: FfiConverterOptionString.read(from: &buf), 
+                merchantPrivateKeyFile: FfiConverterOptionString.read(from: &buf), 
+                merchantSerialNo: FfiConverterOptionString.read(from: &buf), 
+                apiV3Key: FfiConverterOptionString.read(from: &buf), 
+                wechatpayPublicKey: FfiConverterOptionString.read(from: &buf), 
+                wechatpayPublicKeyFile: FfiConverterOptionString.read(from: &buf), 
+                wechatpayPublicKeyId: FfiConverterOptionString.read(from: &buf), 
+                platformCertRefreshSecs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -1271,6 +1427,15 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.signType, into: &buf)
         FfiConverterOptionTypeClientCert.write(value.clientCert, into: &buf)
         FfiConverterOptionBool.write(value.sandbox, into: &buf)
+        FfiConverterOptionString.write(value.mchid, into: &buf)
+        FfiConverterOptionString.write(value.merchantPrivateKey, into: &buf)
+        FfiConverterOptionString.write(value.merchantPrivateKeyFile, into: &buf)
+        FfiConverterOptionString.write(value.merchantSerialNo, into: &buf)
+        FfiConverterOptionString.write(value.apiV3Key, into: &buf)
+        FfiConverterOptionString.write(value.wechatpayPublicKey, into: &buf)
+        FfiConverterOptionString.write(value.wechatpayPublicKeyFile, into: &buf)
+        FfiConverterOptionString.write(value.wechatpayPublicKeyId, into: &buf)
+        FfiConverterOptionUInt64.write(value.platformCertRefreshSecs, into: &buf)
     }
 }
 
@@ -2520,18 +2685,23 @@ enum WxPayError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */message: String
     )
     /**
-     * API v2 refused the request with a code of its own.
+     * API v2 or v3 refused the request with a code of its own.
      */
     case Rejected(
         /**
-         * The code (e.g. `ORDERPAID`, `NOTENOUGH`, or `FAIL`).
+         * The code (e.g. `ORDERPAID`, `NOTENOUGH`, `FAIL`; v3 `ORDER_PAID`,
+         * `NOT_ENOUGH`, `ORDER_NOT_EXIST`).
          */code: String, 
         /**
          * The gateway's description of the code, as sent.
          */description: String, 
         /**
          * The whole message, e.g. `gateway refused the request: ...`.
-         */message: String
+         */message: String, 
+        /**
+         * API v3: the HTTP status the refusal came with (e.g. 400, 404);
+         * `None` for API v2, which refuses with 200.
+         */httpStatus: UInt16?
     )
     /**
      * A payment notification failed verification: do not act on it.
@@ -2616,7 +2786,8 @@ public struct FfiConverterTypeWxPayError: FfiConverterRustBuffer {
         case 10: return .Rejected(
             code: try FfiConverterString.read(from: &buf), 
             description: try FfiConverterString.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            message: try FfiConverterString.read(from: &buf), 
+            httpStatus: try FfiConverterOptionUInt16.read(from: &buf)
             )
         case 11: return .InvalidNotification(
             message: try FfiConverterString.read(from: &buf)
@@ -2688,11 +2859,12 @@ public struct FfiConverterTypeWxPayError: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Rejected(code,description,message):
+        case let .Rejected(code,description,message,httpStatus):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(description, into: &buf)
             FfiConverterString.write(message, into: &buf)
+            FfiConverterOptionUInt16.write(httpStatus, into: &buf)
             
         
         case let .InvalidNotification(message):
@@ -2721,6 +2893,30 @@ public func FfiConverterTypeWxPayError_lift(_ buf: RustBuffer) throws -> WxPayEr
 #endif
 public func FfiConverterTypeWxPayError_lower(_ value: WxPayError) -> RustBuffer {
     return FfiConverterTypeWxPayError.lower(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
+    typealias SwiftType = UInt16?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt16.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
 }
 
 #if swift(>=5.8)
@@ -2933,28 +3129,34 @@ private let initializationResult: InitializationResult = {
     if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 9289) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 58188) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 57209) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 12315) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 38720) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 13600) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 7315) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 22037) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 54412) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 54753) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 4520) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 64699) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536) {

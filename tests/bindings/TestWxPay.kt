@@ -3,7 +3,8 @@
 // exceptions out, sharing across threads), not the signing logic again.
 //
 // The 2014 flow uses the sandbox's `/sandbox/config`, API v2 its
-// `/sandbox/config?api=v2` (merchant 10000100, MD5).
+// `/sandbox/config?api=v2` (merchant 10000100, MD5), API v3 its
+// `/sandbox/config?api=v3` (mchid 1900000109, public-key mode).
 //
 // Run by scripts/check-uniffi.sh:  java ... TestWxPayKt <sandbox base URL>
 // Prints one line per check and "N passed, M failed"; exits 1 on any failure.
@@ -54,10 +55,27 @@ private inline fun <reified T : Throwable> expectThrows(body: () -> Unit): T {
 
 /** The flat JSON object of `/sandbox/config` (string values only) as a map. */
 private fun parseFlatJson(text: String): Map<String, String> {
-    val pair = Regex(""""([A-Za-z0-9_]+)"\s*:\s*"((?:[^"\\]|\\.)*)"""")
-    return pair.findAll(text).associate { m ->
-        m.groupValues[1] to m.groupValues[2].replace("\\/", "/").replace("\\\"", "\"").replace("\\\\", "\\")
+    // The unrolled form: a plain run is one greedy step, so a long PEM value
+    // does not recurse per character (java.util.regex would overflow the stack).
+    val pair = Regex(""""([A-Za-z0-9_]+)"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"""")
+    return pair.findAll(text).associate { m -> m.groupValues[1] to unescapeJson(m.groupValues[2]) }
+}
+
+/** The text of a JSON string's inside (`\n`, `\"`, `\\`, `\/` escapes; the PEM keys of the v3 config). */
+private fun unescapeJson(escaped: String): String {
+    val out = StringBuilder()
+    var i = 0
+    while (i < escaped.length) {
+        val c = escaped[i]
+        if (c == '\\' && i + 1 < escaped.length) {
+            out.append(when (val e = escaped[i + 1]) { 'n' -> '\n'; 'r' -> '\r'; 't' -> '\t'; else -> e })
+            i += 2
+        } else {
+            out.append(c)
+            i += 1
+        }
     }
+    return out.toString()
 }
 
 private fun configFrom(json: Map<String, String>) = Config(
@@ -80,6 +98,20 @@ private fun v2ConfigFrom(json: Map<String, String>) = Config(
     mchId = json.getValue("mch_id"),
     apiKey = json.getValue("api_key"),
     signType = json["sign_type"],
+)
+
+/** A v3 client config (public-key mode) from `/sandbox/config?api=v3`. */
+private fun v3ConfigFrom(json: Map<String, String>) = Config(
+    appid = json.getValue("appid"),
+    notifyUrl = json.getValue("notify_url"),
+    apiBase = json.getValue("api_base"),
+    api = json.getValue("api"),
+    mchid = json.getValue("mchid"),
+    merchantPrivateKey = json.getValue("merchant_private_key"),
+    merchantSerialNo = json.getValue("merchant_serial_no"),
+    apiV3Key = json.getValue("api_v3_key"),
+    wechatpayPublicKey = json.getValue("wechatpay_public_key"),
+    wechatpayPublicKeyId = json.getValue("wechatpay_public_key_id"),
 )
 
 private fun order(no: String, totalFee: UInt? = null, totalYuan: String? = null) = Order(
@@ -222,6 +254,38 @@ fun main(args: Array<String>) {
         expect(fail.contains("FAIL") && fail.contains("busy")) { "failure reply $fail" }
     }
     v2.close()
+
+    // API v3, public-key mode: RSA-signed requests and answers.
+    val v3Json = parseFlatJson(URI("$base/sandbox/config?api=v3").toURL().readText())
+    val v3Config = v3ConfigFrom(v3Json)
+    val v3 = WxPayClient(v3Config)
+    check("v3: build_pay_params returns RSA-signed (base64) parameters for mchid 1900000109") {
+        val p = v3.buildPayParams(order("KT-V3-PAY-1", totalFee = 2999u))
+        expect(p.partnerid == "1900000109") { "partnerid ${p.partnerid}" }
+        expect(p.`package` == "Sign=WXPay") { "package ${p.`package`}" }
+        expect(java.util.Base64.getDecoder().decode(p.sign).size == 256) { "sign ${p.sign}" }
+        expect(p.prepayid.isNotEmpty()) { "empty prepayid" }
+    }
+    check("v3: query_order gives TradeState.Notpay; after close_order, TradeState.Closed") {
+        v3.buildPayParams(order("KT-V3-CLOSE-1", totalFee = 5u))
+        val unpaid = v3.queryOrder(byNo("KT-V3-CLOSE-1"))
+        expect(unpaid.tradeState == TradeState.Notpay) { "trade state ${unpaid.tradeState}" }
+        v3.closeOrder("KT-V3-CLOSE-1")
+        val closed = v3.queryOrder(byNo("KT-V3-CLOSE-1"))
+        expect(closed.tradeState == TradeState.Closed) { "trade state ${closed.tradeState}" }
+    }
+    check("v3: an unknown order raises WxPayException.Rejected with ORDER_NOT_EXIST and HTTP 404") {
+        val e = expectThrows<WxPayException.Rejected> { v3.queryOrder(byNo("KT-V3-NONE")) }
+        expect(e.code == "ORDER_NOT_EXIST") { "code ${e.code}" }
+        expect(e.httpStatus == 404.toUShort()) { "http_status ${e.httpStatus}" }
+    }
+    check("v3: a notification without its Wechatpay-* headers raises InvalidNotification") {
+        expectThrows<WxPayException.InvalidNotification> {
+            v3.verifySignedNotification(mapOf("Content-Type" to "application/json"), "{}".toByteArray(), null)
+        }
+        expect(v3.notificationSuccessReply() == "") { "v3 success reply" }
+    }
+    v3.close()
     client.close()
 
     println("kotlin: $passed passed, $failed failed")

@@ -6,7 +6,9 @@ sharing across threads), not the signing logic again.
 The 2014 flow uses the sandbox's `/sandbox/config`; API v2 its
 `/sandbox/config?api=v2` with `notify_url` pointed at a small HTTP server in
 this test, so the notifications the sandbox sends after `POST /sandbox/pay`
-(and after a refund) are captured and verified through the binding.
+(and after a refund) are captured and verified through the binding. API v3
+uses `/sandbox/config?api=v3` (public-key mode) the same way, capturing the
+notification's Wechatpay-* headers with its body.
 
     python3 tests/bindings/test_wxpay.py http://127.0.0.1:PORT
 
@@ -17,6 +19,7 @@ Prints one line per check and "python: N passed, M failed"; exits 1 on any
 failure. Run by scripts/check-uniffi.sh.
 """
 
+import base64
 import concurrent.futures
 import dataclasses
 import http.server
@@ -84,6 +87,7 @@ class NotifySink:
 
     def __init__(self):
         self.bodies = []
+        self.headers = []  # the headers of each body, in the same order
         self.reply = b""
         self._changed = threading.Condition()
         sink = self
@@ -92,6 +96,7 @@ class NotifySink:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with sink._changed:
+                    sink.headers.append(dict(self.headers.items()))
                     sink.bodies.append(body)
                     sink._changed.notify_all()
                 reply = sink.reply
@@ -240,6 +245,11 @@ def run(wx, base):
         run_v2(wx, base, r, order, client, sink)
     finally:
         sink.close()
+    sink = NotifySink()
+    try:
+        run_v3(wx, base, r, order, sink)
+    finally:
+        sink.close()
 
     print(f"python: {r.passed} passed, {r.failed} failed")
     return 0 if r.failed == 0 else 1
@@ -368,6 +378,76 @@ def run_v2(wx, base, r, order, legacy_client, sink):
             "InvalidNotification", payment_notification)
     r.check("v2: refund a paid order, query its refunds, verify the refund notification", refund_paid)
     r.check("v2: a bad v2 config raises InvalidConfig naming the field", bad_v2_config)
+
+
+def run_v3(wx, base, r, order, sink):
+    """API v3 (public-key mode) through the binding, against the sandbox's
+    v3 merchant; the notification is the one the sandbox POSTs, headers and
+    body as received."""
+    with urllib.request.urlopen(f"{base}/sandbox/config?api=v3", timeout=10) as reply:
+        v3 = json.load(reply)
+    config = wx.Config(
+        api=v3["api"],
+        appid=v3["appid"],
+        mchid=v3["mchid"],
+        merchant_private_key=v3["merchant_private_key"],
+        merchant_serial_no=v3["merchant_serial_no"],
+        api_v3_key=v3["api_v3_key"],
+        wechatpay_public_key=v3["wechatpay_public_key"],
+        wechatpay_public_key_id=v3["wechatpay_public_key_id"],
+        notify_url=sink.url,
+        api_base=v3["api_base"],
+    )
+    client = wx.WxPayClient(config)
+    sink.reply = client.notification_success_reply().encode()  # empty: 200 with no body
+    by_no = wx.OrderRef.OUT_TRADE_NO
+
+    def pay_params():
+        p = client.build_pay_params(order("PY-V3-PAY-1", total_fee=2999))
+        expect(p.partnerid == "1900000109", f"partnerid {p.partnerid}")
+        expect(len(base64.b64decode(p.sign, validate=True)) == 256, f"sign {p.sign}")
+        expect(p.package == "Sign=WXPay", f"package {p.package}")
+
+    def query_and_close():
+        client.build_pay_params(order("PY-V3-CLOSE-1", total_fee=5))
+        unpaid = client.query_order(by_no("PY-V3-CLOSE-1"))
+        expect(unpaid.trade_state == wx.TradeState.NOTPAY(), f"trade state {unpaid.trade_state}")
+        expect(client.close_order("PY-V3-CLOSE-1") is None, "close_order returns None")
+        closed = client.query_order(by_no("PY-V3-CLOSE-1"))
+        expect(closed.trade_state == wx.TradeState.CLOSED(), f"trade state {closed.trade_state}")
+        e = expect_raises(wx.WxPayError.Rejected, lambda: client.query_order(by_no("PY-V3-NONE")))
+        expect((e.code, e.http_status) == ("ORDER_NOT_EXIST", 404), f"rejected {e.code} {e.http_status}")
+
+    def signed_notification():
+        no = "PY-V3-NOTIFY-1"
+        client.build_pay_params(order(no, total_fee=2999))
+        expect(post_json(f"{base}/sandbox/pay", {"out_trade_no": no}) == 204, "sandbox/pay")
+        body = sink.wait_for(f"v3 notification of {no}", lambda b: b"TRANSACTION.SUCCESS" in b)
+        headers = sink.headers[sink.bodies.index(body)]
+        n = client.verify_signed_notification(headers, body, 2999)
+        expect(n.paid and (n.out_trade_no, n.total_fee) == (no, 2999), f"notification {n}")
+        upper = {k.upper(): v for k, v in headers.items()}
+        expect(client.verify_signed_notification(upper, body, None) == n, "header names in any case")
+
+        document = json.loads(body)
+        c = document["resource"]["ciphertext"]
+        document["resource"]["ciphertext"] = ("B" if c[0] == "A" else "A") + c[1:]
+        tampered = json.dumps(document).encode()
+        e = expect_raises(wx.WxPayError.InvalidNotification,
+                          lambda: client.verify_signed_notification(headers, tampered, None))
+        expect("signature" in e.message, f"message {e.message}")
+        expect_raises(wx.WxPayError.InvalidNotification,
+                      lambda: client.verify_signed_notification(headers, body, 1))
+        expect_raises(wx.WxPayError.InvalidNotification,
+                      lambda: client.verify_signed_notification({}, body, None))
+        fail = json.loads(client.notification_failure_reply("busy"))
+        expect(fail == {"code": "FAIL", "message": "busy"}, f"failure reply {fail}")
+
+    r.check("v3: build_pay_params returns RSA-signed (base64) parameters for mchid 1900000109", pay_params)
+    r.check("v3: query_order gives NOTPAY; after close_order, CLOSED; unknown is Rejected 404",
+            query_and_close)
+    r.check("v3: the signed notification the sandbox sends verifies with its headers; a tampered "
+            "copy raises InvalidNotification", signed_notification)
 
 
 if __name__ == "__main__":

@@ -877,6 +877,204 @@ static void check_v2(const WxPayClient *v2, const WxPayClient *legacy) {
     check_replies(v2, legacy);
 }
 
+/* ------------------------------------------------------------ API v3 */
+
+/* Signed-looking headers whose signature cannot verify. */
+static const char *const FORGED_HEADERS =
+    "{\"Wechatpay-Serial\":\"" SANDBOX_V3_PUBLIC_KEY_ID "\",\"Wechatpay-Signature\":\"AAAA\","
+    "\"Wechatpay-Timestamp\":\"1700000000\",\"Wechatpay-Nonce\":\"n1\","
+    "\"Content-Type\":\"application/json\"}";
+static const char *const V3_REPLY = "\"reply\":\"{\\\"code\\\":\\\"FAIL\\\"";
+
+/* Like expect_failure, and the document carries the v3 failure reply, its
+ * status 500, and `needle`. */
+static void expect_v3_refusal(const char *what, int32_t got, int32_t want, const void *out,
+                              char *error, const char *needle) {
+    if (error == NULL || error == SENTINEL || strstr(error, V3_REPLY) == NULL ||
+        strstr(error, "\"reply_status\":500") == NULL) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "no v3 failure reply with status 500: %.300s",
+                 error && error != SENTINEL ? error : "(none)");
+        fail(what, detail);
+    }
+    expect_failure(what, got, want, out, error, 1, needle);
+}
+
+static void check_verify_signed(const WxPayClient *v3, const WxPayClient *v2,
+                                const WxPayClient *legacy) {
+    static const char body[] = "{\"id\":\"EV-1\",\"resource\":{}}";
+    const uint8_t *b = (const uint8_t *)body;
+    uint64_t len = sizeof body - 1;
+    char *json;
+    char *error;
+    int32_t rc;
+
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(NULL, FORGED_HEADERS, b, len, 0, &json, &error);
+    expect_failure_lacking("verify_signed(NULL client): no reply without a client", rc,
+                           WXPAY_ERR_NULL_ARGUMENT, json, error, "\"reply\"");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, NULL, b, len, 0, &json, &error);
+    expect_v3_refusal("verify_signed(NULL headers_json)", rc, WXPAY_ERR_NULL_ARGUMENT, json, error,
+                      "headers_json");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, FORGED_HEADERS, NULL, 0, 0, &json, &error);
+    expect_v3_refusal("verify_signed(NULL body)", rc, WXPAY_ERR_NULL_ARGUMENT, json, error,
+                      "body");
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, FORGED_HEADERS, b, len, 0, NULL, &error);
+    expect_v3_refusal("verify_signed(NULL out_json)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error,
+                      "out_json");
+    rc = wxpay_verify_signed_notification(NULL, NULL, NULL, 0, 0, NULL, NULL);
+    expect_failure("verify_signed(all NULL)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0, NULL);
+
+    static const uint8_t one[1] = {'{'};
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, FORGED_HEADERS, one,
+                                          (uint64_t)WXPAY_MAX_INPUT_BYTES + 1, 0, &json, &error);
+    expect_v3_refusal("verify_signed(length WXPAY_MAX_INPUT_BYTES + 1)", rc,
+                      WXPAY_ERR_INPUT_TOO_LONG, json, error, "body");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, FORGED_HEADERS, one, UINT64_MAX, 0, &json, &error);
+    expect_v3_refusal("verify_signed(length UINT64_MAX)", rc, WXPAY_ERR_INPUT_TOO_LONG, json,
+                      error, "body");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, FORGED_HEADERS, b, len, (int64_t)INT32_MAX + 1,
+                                          &json, &error);
+    expect_v3_refusal("verify_signed(expected_total_fee 2^31)", rc, WXPAY_ERR_INVALID_ARGUMENT,
+                      json, error, "expected_total_fee");
+
+    char *huge = huge_string((size_t)16 << 20, "{\"a\":\"");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v3, huge, b, len, 0, &json, &error);
+    expect_v3_refusal("verify_signed(16 MiB headers_json)", rc, WXPAY_ERR_INPUT_TOO_LONG, json,
+                      error, "headers_json");
+    free(huge);
+
+    struct json_case cases[] = {
+        {"headers not JSON", "{\"Wechatpay-Nonce\":", WXPAY_ERR_INVALID_JSON, "headers_json"},
+        {"headers invalid UTF-8", "{\"Wechatpay-Nonce\":\"\xff\"}", WXPAY_ERR_INVALID_UTF8,
+         "headers_json"},
+        {"headers an array", "[[\"Wechatpay-Nonce\",\"n\"]]", WXPAY_ERR_INVALID_ARGUMENT,
+         "headers_json"},
+        {"headers a string", "\"Wechatpay-Nonce: n\"", WXPAY_ERR_INVALID_ARGUMENT,
+         "headers_json"},
+        {"a header value a number", "{\"Wechatpay-Timestamp\":1700000000}",
+         WXPAY_ERR_INVALID_ARGUMENT, "must be a string"},
+        {"a header value null", "{\"Wechatpay-Nonce\":null}", WXPAY_ERR_INVALID_ARGUMENT,
+         "must be a string"},
+        {"a header twice", "{\"Wechatpay-Nonce\":\"a\",\"Wechatpay-Nonce\":\"b\"}",
+         WXPAY_ERR_INVALID_ARGUMENT, "more than once"},
+        {"a header twice in two cases", "{\"Wechatpay-Nonce\":\"a\",\"WECHATPAY-NONCE\":\"b\"}",
+         WXPAY_ERR_INVALID_ARGUMENT, "more than once"},
+        {"no headers", "{}", WXPAY_ERR_INVALID_NOTIFICATION, "Wechatpay"},
+        {"a Wechatpay-* header missing",
+         "{\"Wechatpay-Serial\":\"s\",\"Wechatpay-Signature\":\"AAAA\","
+         "\"Wechatpay-Timestamp\":\"1700000000\"}",
+         WXPAY_ERR_INVALID_NOTIFICATION, "missing"},
+        {"a forged signature", FORGED_HEADERS, WXPAY_ERR_INVALID_NOTIFICATION, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "verify_signed(%s)", cases[i].what);
+        json = SENTINEL;
+        error = SENTINEL;
+        rc = wxpay_verify_signed_notification(v3, cases[i].json, b, len, 0, &json, &error);
+        expect_v3_refusal(what, rc, cases[i].want, json, error, cases[i].needle);
+    }
+
+    /* Other generations: refused, with their own failure reply. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(v2, FORGED_HEADERS, b, len, 0, &json, &error);
+    expect_failure_lacking("verify_signed(v2 client)", rc, WXPAY_ERR_INVALID_ARGUMENT, json, error,
+                           "reply_status");
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_signed_notification(legacy, FORGED_HEADERS, b, len, 0, &json, &error);
+    expect_failure("verify_signed(legacy client)", rc, WXPAY_ERR_INVALID_ARGUMENT, json, error, 1,
+                   "\"reply\":\"fail\"");
+    /* And the body-only verifier refuses a v3 client's notification. */
+    json = SENTINEL;
+    error = SENTINEL;
+    rc = wxpay_verify_payment_notification(v3, b, len, 0, &json, &error);
+    expect_v3_refusal("verify_payment_notification(v3 client)", rc,
+                      WXPAY_ERR_INVALID_NOTIFICATION, json, error, "verify_signed_notification");
+
+    /* Replies: empty for success, JSON for failure. */
+    char *reply = SENTINEL;
+    rc = wxpay_notification_success_reply(v3, &reply, NULL);
+    expect_true("success_reply(v3) is empty", rc == WXPAY_OK && reply != NULL && reply[0] == '\0');
+    if (rc == WXPAY_OK) {
+        wxpay_string_free(reply);
+    }
+    reply = NULL;
+    rc = wxpay_notification_failure_reply(v3, "x\"}", &reply, NULL);
+    expect_true("failure_reply(v3) escapes its reason",
+                rc == WXPAY_OK && reply != NULL &&
+                    strcmp(reply, "{\"code\":\"FAIL\",\"message\":\"x\\\"}\"}") == 0);
+    wxpay_string_free(reply);
+}
+
+static void check_download_certificates(const WxPayClient *v3, const WxPayClient *v2) {
+    int32_t count = 7;
+    char *error = SENTINEL;
+    int32_t rc = wxpay_download_certificates(NULL, &count, &error);
+    expect_failure("download_certificates(NULL client)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, error,
+                   1, "client");
+    expect_true("download_certificates(NULL client) sets *out_count to 0", count == 0);
+    error = SENTINEL;
+    rc = wxpay_download_certificates(v3, NULL, &error);
+    expect_failure("download_certificates(NULL out_count)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL,
+                   error, 1, "out_count");
+    rc = wxpay_download_certificates(NULL, NULL, NULL);
+    expect_failure("download_certificates(all NULL)", rc, WXPAY_ERR_NULL_ARGUMENT, NULL, NULL, 0,
+                   NULL);
+    count = 7;
+    error = SENTINEL;
+    rc = wxpay_download_certificates(v2, &count, &error);
+    expect_failure("download_certificates(v2 client)", rc, WXPAY_ERR_INVALID_ARGUMENT, NULL, error,
+                   1, "v3");
+    expect_true("download_certificates(v2 client) sets *out_count to 0", count == 0);
+    /* The v3 client's gateway is a closed port. */
+    count = 7;
+    error = SENTINEL;
+    rc = wxpay_download_certificates(v3, &count, &error);
+    expect_failure("download_certificates(unreachable gateway)", rc, WXPAY_ERR_NETWORK, NULL, error,
+                   1, "\"retryable\":true");
+    expect_true("download_certificates(unreachable) sets *out_count to 0", count == 0);
+}
+
+static void check_v3(const WxPayClient *v2, const WxPayClient *legacy) {
+    char config[4096];
+    WxPayClient *v3 = NULL;
+    char *error = NULL;
+    if (sandbox_config_v3_json(config, sizeof config, "http://127.0.0.1:1",
+                               "https://example.com/notify", 5000) != 0 ||
+        wxpay_client_new(config, &v3, &error) != WXPAY_OK) {
+        fail("v3 client_new", error ? error : "the config does not fit");
+        wxpay_string_free(error);
+        return;
+    }
+    check_verify_signed(v3, v2, legacy);
+    check_download_certificates(v3, v2);
+
+    /* A gateway that cannot be reached: the v3 calls say so. */
+    char *json = SENTINEL;
+    error = SENTINEL;
+    int32_t rc = wxpay_query_order(v3, GOOD_REF, &json, &error);
+    expect_failure("query_order(v3, unreachable gateway)", rc, WXPAY_ERR_NETWORK, json, error, 1,
+                   NULL);
+    wxpay_client_free(v3);
+}
+
 /* Needs a sandbox with a genprepay fault armed: errcode 45009 "quota". */
 static void check_gateway_error(const char *base) {
     char config[1024];
@@ -948,6 +1146,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     check_v2(v2, client);
+    check_v3(v2, client);
     wxpay_client_free(v2);
     wxpay_client_free(client);
 

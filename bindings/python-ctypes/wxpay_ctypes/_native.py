@@ -84,6 +84,14 @@ def _declare(lib: ctypes.CDLL) -> None:
     for name in ("wxpay_verify_payment_notification", "wxpay_verify_refund_notification"):
         getattr(lib, name).argtypes = [c_void_p, c_char_p, c_uint64, c_int64, out, out]
         getattr(lib, name).restype = c_int32
+    # API v3: (client, const char *headers_json, body, body_len, expected_fee,
+    # out_json, out_error); (client, int32_t *out_count, out_error).
+    lib.wxpay_verify_signed_notification.argtypes = [
+        c_void_p, c_char_p, c_char_p, c_uint64, c_int64, out, out
+    ]
+    lib.wxpay_verify_signed_notification.restype = c_int32
+    lib.wxpay_download_certificates.argtypes = [c_void_p, ctypes.POINTER(c_int32), out]
+    lib.wxpay_download_certificates.restype = c_int32
     lib.wxpay_notification_success_reply.argtypes = [c_void_p, out, out]
     lib.wxpay_notification_success_reply.restype = c_int32
     lib.wxpay_notification_failure_reply.argtypes = [c_void_p, c_char_p, out, out]

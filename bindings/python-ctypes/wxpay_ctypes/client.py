@@ -77,7 +77,10 @@ class Client:
     ``appid``, ``app_secret``, ``app_key``, ``partner_id``, ``partner_key``,
     ``notify_url``, optional ``api_base``, ``input_charset``, ``timeout_ms``;
     API v2: ``"api": "v2"``, ``appid``, ``mch_id``, ``api_key``,
-    ``notify_url``, optional ``sign_type``, ``client_cert``...), or the same
+    ``notify_url``, optional ``sign_type``, ``client_cert``...; API v3:
+    ``"api": "v3"``, ``appid``, ``mchid``, ``merchant_private_key``,
+    ``merchant_serial_no``, ``api_v3_key``, ``notify_url``, and
+    ``wechatpay_public_key`` with ``wechatpay_public_key_id`` or neither), or the same
     as JSON text. It is checked here, once: a bad configuration
     raises :class:`~wxpay_ctypes.InvalidConfigError` (no network call is made).
 
@@ -261,9 +264,62 @@ class Client:
         )  # type: Dict[str, Any]
         return result
 
+    def verify_signed_notification(
+        self,
+        headers: Mapping[str, str],
+        body: Body,
+        expected_total_fee: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Verifies an API v3 payment notification (a client configured with
+        ``"api": "v3"``): ``headers`` are the request's headers as a mapping
+        of str to str (names in any case; the ``Wechatpay-Serial``,
+        ``-Signature``, ``-Timestamp`` and ``-Nonce`` headers are the ones
+        used; a name given twice in two cases raises
+        :class:`~wxpay_ctypes.InvalidArgumentError`), ``body`` the raw JSON
+        body as bytes (or str, taken as UTF-8), ``expected_total_fee`` the
+        order's amount in fen (``None``: not checked).
+
+        Returns the decrypted notification ``{"paid", "out_trade_no",
+        "transaction_id", "total_fee", "time_end", "attach", "fields"}``: act
+        on it idempotently per ``out_trade_no``, then answer with status 204
+        (or 200) and an empty body. Any failure raises a
+        :class:`~wxpay_ctypes.WxPayError` whose ``reply`` (the
+        ``{"code":"FAIL",...}`` body) and ``reply_status`` (500) are the
+        answer to send; act on nothing.
+        """
+        if not isinstance(headers, Mapping):
+            raise TypeError("headers must be a dict, not {}".format(type(headers).__name__))
+        names = {}  # type: Dict[str, str]
+        for name, value in headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError("headers must map str to str")
+            names[name] = value
+        data = _body_bytes(body)
+        fee = _expected_fee(expected_total_fee, "expected_total_fee")
+        document = self._call_json(
+            "wxpay_verify_signed_notification",
+            _json_text(names, "headers_json"),
+            data,
+            len(data),
+            fee,
+        )
+        result = document["notification"]  # type: Dict[str, Any]
+        return result
+
+    def download_certificates(self) -> int:
+        """Downloads WeChat Pay's platform certificates now (API v3,
+        certificate mode) and returns how many there are; clients also do
+        this by themselves when needed."""
+        lib = _native.lib()
+        count = ctypes.c_int32(0)
+        with self._handle_in_use() as handle:
+            _native.call_no_output(lib.wxpay_download_certificates, handle, ctypes.byref(count))
+        return count.value
+
     def notification_success_reply(self) -> str:
         """The body that acknowledges a verified notification (the v2
-        SUCCESS XML, or ``success`` for the 2014 flow)."""
+        SUCCESS XML, ``success`` for the 2014 flow, the empty string for API
+        v3, sent with status 204)."""
         lib = _native.lib()
         with self._handle_in_use() as handle:
             return _native.call(lib.wxpay_notification_success_reply, handle)

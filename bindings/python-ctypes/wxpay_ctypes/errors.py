@@ -41,11 +41,13 @@ class WxPayError(Exception):
     :class:`ResultCode` value), ``kind`` (``"invalid_order"``, ``"gateway"``,
     ...), ``message``, and, when the gateway answered with an errcode,
     ``errcode`` and ``errmsg`` exactly as it sent them (else ``None``);
-    ``http_status`` for :class:`HttpStatusError`; ``gateway_code`` and
-    ``gateway_message`` for :class:`RejectedError`; ``retryable`` when the
-    same call may succeed later; and for a failed notification verification
-    ``reply``, the body to answer WeChat with (the failure reply; else
-    ``None``).
+    ``http_status`` for :class:`HttpStatusError` (and for an API v3
+    :class:`RejectedError`, the status the gateway answered with);
+    ``gateway_code`` and ``gateway_message`` for :class:`RejectedError`;
+    ``retryable`` when the same call may succeed later; and for a failed
+    notification verification ``reply``, the body to answer WeChat with (the
+    failure reply; else ``None``), and for API v3 ``reply_status``, the HTTP
+    status to answer with (500; else ``None``).
     """
 
     code = None  # type: Optional[int]
@@ -63,6 +65,7 @@ class WxPayError(Exception):
         gateway_code: Optional[str] = None,
         gateway_message: Optional[str] = None,
         reply: Optional[str] = None,
+        reply_status: Optional[int] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -77,6 +80,7 @@ class WxPayError(Exception):
         self.gateway_code = gateway_code
         self.gateway_message = gateway_message
         self.reply = reply
+        self.reply_status = reply_status
 
     def __str__(self) -> str:
         return self.message
@@ -246,4 +250,7 @@ def error_from(code: int, document: Optional[str]) -> WxPayError:
         gateway_code=details.get("gateway_code"),
         gateway_message=details.get("gateway_message"),
         reply=details.get("reply") if isinstance(details.get("reply"), str) else None,
+        reply_status=details.get("reply_status")
+        if isinstance(details.get("reply_status"), int)
+        else None,
     )

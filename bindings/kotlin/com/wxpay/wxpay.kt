@@ -681,6 +681,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_wxpay_checksum_method_wxpayclient_close_order(
     ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_download_certificates(
+    ): Int
     external fun uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply(
     ): Int
     external fun uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply(
@@ -694,6 +696,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification(
     ): Int
     external fun uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification(
+    ): Int
+    external fun uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification(
     ): Int
     external fun uniffi_wxpay_checksum_constructor_wxpayclient_new(
     ): Int
@@ -727,6 +731,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_wxpay_fn_method_wxpayclient_close_order(`ptr`: Long,`outTradeNo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_wxpay_fn_method_wxpayclient_download_certificates(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_wxpay_fn_method_wxpayclient_notification_failure_reply(`ptr`: Long,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_wxpay_fn_method_wxpayclient_notification_success_reply(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -740,6 +746,8 @@ internal object UniffiLib {
     external fun uniffi_wxpay_fn_method_wxpayclient_verify_payment_notification(`ptr`: Long,`body`: RustBuffer.ByValue,`expectedTotalFee`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_wxpay_fn_method_wxpayclient_verify_refund_notification(`ptr`: Long,`body`: RustBuffer.ByValue,`expectedRefundFee`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification(`ptr`: Long,`headers`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`expectedTotalFee`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_wxpay_fn_func_sign(`scheme`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`params`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -868,28 +876,34 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 47640) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 9289) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 58188) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 57209) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() and 0xFFFF) != 12315) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 38720) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 13600) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 7315) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 22037) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 54412) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 55757) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 54753) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 4520) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 50991) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 3500) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() and 0xFFFF) != 64699) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 56536) {
@@ -1359,26 +1373,36 @@ public interface WxPayClientInterface {
     fun `buildPayParams`(`order`: Order): PayParams
     
     /**
-     * API v2: closes an unpaid order (`closeorder`); a paid one raises
-     * `Rejected` with code `ORDERPAID`.
+     * API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+     * raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+     * `http_status`).
      */
     fun `closeOrder`(`outTradeNo`: kotlin.String)
     
     /**
+     * API v3, certificate mode: downloads WeChat Pay's platform certificates
+     * now and returns how many there are (clients also do it by
+     * themselves when needed).
+     */
+    fun `downloadCertificates`(): kotlin.UInt
+    
+    /**
      * The body that refuses a notification, so WeChat sends it again (the
-     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+     * `{"code":"FAIL","message":reason}`, sent with status 500). Do not
      * put secrets in `reason`: it goes back to the sender.
      */
     fun `notificationFailureReply`(`reason`: kotlin.String): kotlin.String
     
     /**
      * The body that acknowledges a verified notification (the v2 SUCCESS
-     * XML, or `success` for the 2014 flow).
+     * XML, `success` for the 2014 flow, the empty string for API v3, sent
+     * with status 204).
      */
     fun `notificationSuccessReply`(): kotlin.String
     
     /**
-     * API v2: the state of an order (`orderquery`).
+     * API v2 and v3: the state of an order (v2 `orderquery`).
      */
     fun `queryOrder`(`order`: OrderRef): OrderStatus
     
@@ -1389,9 +1413,10 @@ public interface WxPayClientInterface {
     fun `queryRefunds`(`order`: OrderRef): List<RefundStatus>
     
     /**
-     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     * API v2 and v3: refunds all or part of a paid order (v2
+     * `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+     * RSA-signed). An unpaid order raises `Rejected` with code
+     * `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
      */
     fun `refund`(`refund`: RefundRequest): RefundReceipt
     
@@ -1413,6 +1438,21 @@ public interface WxPayClientInterface {
      * verify.
      */
     fun `verifyRefundNotification`(`body`: kotlin.ByteArray, `expectedRefundFee`: kotlin.UInt?): RefundNotification
+    
+    /**
+     * Verifies an API v3 payment notification: `headers` are the request's
+     * headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+     * `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+     * the decrypted transaction, the merchant's ids and
+     * `expected_total_fee`. Two names that differ only in case raise
+     * `InvalidArgument`.
+     *
+     * Raises `InvalidNotification` for anything that does not verify:
+     * answer it with status 500 and `notification_failure_reply`, and act on
+     * nothing. On success, act on it idempotently per `out_trade_no` and
+     * answer with status 204 and an empty body.
+     */
+    fun `verifySignedNotification`(`headers`: Map<kotlin.String, kotlin.String>, `body`: kotlin.ByteArray, `expectedTotalFee`: kotlin.UInt?): PaymentNotification
     
     companion object
 }
@@ -1558,8 +1598,9 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
 
     
     /**
-     * API v2: closes an unpaid order (`closeorder`); a paid one raises
-     * `Rejected` with code `ORDERPAID`.
+     * API v2 and v3: closes an unpaid order (v2 `closeorder`); a paid one
+     * raises `Rejected` with code `ORDERPAID` (v3: `ORDER_PAID`, with its
+     * `http_status`).
      */
     @Throws(WxPayException::class)override fun `closeOrder`(`outTradeNo`: kotlin.String)
         = 
@@ -1576,8 +1617,28 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
 
     
     /**
+     * API v3, certificate mode: downloads WeChat Pay's platform certificates
+     * now and returns how many there are (clients also do it by
+     * themselves when needed).
+     */
+    @Throws(WxPayException::class)override fun `downloadCertificates`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_download_certificates(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The body that refuses a notification, so WeChat sends it again (the
-     * v2 FAIL XML carrying `reason`, or `fail` for the 2014 flow). Do not
+     * v2 FAIL XML carrying `reason`, `fail` for the 2014 flow, or for API v3
+     * `{"code":"FAIL","message":reason}`, sent with status 500). Do not
      * put secrets in `reason`: it goes back to the sender.
      */
     @Throws(WxPayException::class)override fun `notificationFailureReply`(`reason`: kotlin.String): kotlin.String {
@@ -1597,7 +1658,8 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
     
     /**
      * The body that acknowledges a verified notification (the v2 SUCCESS
-     * XML, or `success` for the 2014 flow).
+     * XML, `success` for the 2014 flow, the empty string for API v3, sent
+     * with status 204).
      */
     @Throws(WxPayException::class)override fun `notificationSuccessReply`(): kotlin.String {
             return FfiConverterString.lift(
@@ -1614,7 +1676,7 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
 
     
     /**
-     * API v2: the state of an order (`orderquery`).
+     * API v2 and v3: the state of an order (v2 `orderquery`).
      */
     @Throws(WxPayException::class)override fun `queryOrder`(`order`: OrderRef): OrderStatus {
             return FfiConverterTypeOrderStatus.lift(
@@ -1651,9 +1713,10 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
 
     
     /**
-     * API v2: refunds all or part of a paid order (`secapi/pay/refund`,
-     * over mutual TLS with `client_cert`). An unpaid order raises `Rejected`
-     * with code `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH`.
+     * API v2 and v3: refunds all or part of a paid order (v2
+     * `secapi/pay/refund`, over mutual TLS with `client_cert`; v3
+     * RSA-signed). An unpaid order raises `Rejected` with code
+     * `TRADE_STATE_ERROR`; more than is left, `NOTENOUGH` (v3 `NOT_ENOUGH`).
      */
     @Throws(WxPayException::class)override fun `refund`(`refund`: RefundRequest): RefundReceipt {
             return FfiConverterTypeRefundReceipt.lift(
@@ -1710,6 +1773,36 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
         
         FfiConverterByteArray.lower(`body`),
         FfiConverterOptionalUInt.lower(`expectedRefundFee`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Verifies an API v3 payment notification: `headers` are the request's
+     * headers (names in any case; the `Wechatpay-Serial`, `-Signature`,
+     * `-Timestamp` and `-Nonce` ones are used, over the raw `body`), then
+     * the decrypted transaction, the merchant's ids and
+     * `expected_total_fee`. Two names that differ only in case raise
+     * `InvalidArgument`.
+     *
+     * Raises `InvalidNotification` for anything that does not verify:
+     * answer it with status 500 and `notification_failure_reply`, and act on
+     * nothing. On success, act on it idempotently per `out_trade_no` and
+     * answer with status 204 and an empty body.
+     */
+    @Throws(WxPayException::class)override fun `verifySignedNotification`(`headers`: Map<kotlin.String, kotlin.String>, `body`: kotlin.ByteArray, `expectedTotalFee`: kotlin.UInt?): PaymentNotification {
+            return FfiConverterTypePaymentNotification.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WxPayException) { _status ->
+    UniffiLib.uniffi_wxpay_fn_method_wxpayclient_verify_signed_notification(
+        it,
+        
+        FfiConverterMapStringString.lower(`headers`),
+        FfiConverterByteArray.lower(`body`),
+        FfiConverterOptionalUInt.lower(`expectedTotalFee`),_status)
 }
     }
     )
@@ -1842,8 +1935,12 @@ public object FfiConverterTypeClientCert: FfiConverterRustBuffer<ClientCert> {
  *
  * `api` picks the generation: `legacy` (the default, the 2014 flow) needs
  * `app_secret`, `app_key`, `partner_id` and `partner_key`; `v2` needs
- * `mch_id` and `api_key`. A generation never reads the other's keys; a
- * missing required key is `InvalidConfig` naming it.
+ * `mch_id` and `api_key`; `v3` needs `mchid`, `merchant_private_key` (or
+ * `merchant_private_key_file`), `merchant_serial_no`, `api_v3_key`, and
+ * either `wechatpay_public_key` (or `_file`) with `wechatpay_public_key_id`
+ * (public-key mode) or neither (certificate mode: the platform certificates
+ * are downloaded). A generation never reads the other's keys; a missing
+ * required key is `InvalidConfig` naming it.
  *
  * Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
  * Swift's `String(describing:)` print every field).
@@ -1938,6 +2035,52 @@ data class Config (
      * signed with the key it hands out); default false.
      */
     var `sandbox`: kotlin.Boolean? = null 
+    , 
+    /**
+     * API v3: the merchant id.
+     */
+    var `mchid`: kotlin.String? = null 
+    , 
+    /**
+     * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
+     */
+    var `merchantPrivateKey`: kotlin.String? = null 
+    , 
+    /**
+     * API v3: a file holding that key (`apiclient_key.pem`).
+     */
+    var `merchantPrivateKeyFile`: kotlin.String? = null 
+    , 
+    /**
+     * API v3: the serial number of the merchant's certificate.
+     */
+    var `merchantSerialNo`: kotlin.String? = null 
+    , 
+    /**
+     * API v3: the API v3 key (exactly 32 bytes).
+     */
+    var `apiV3Key`: kotlin.String? = null 
+    , 
+    /**
+     * API v3, public-key mode: WeChat Pay's public key as PEM text.
+     */
+    var `wechatpayPublicKey`: kotlin.String? = null 
+    , 
+    /**
+     * API v3, public-key mode: a file holding that key.
+     */
+    var `wechatpayPublicKeyFile`: kotlin.String? = null 
+    , 
+    /**
+     * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
+     */
+    var `wechatpayPublicKeyId`: kotlin.String? = null 
+    , 
+    /**
+     * API v3, certificate mode: how often the platform certificates are
+     * downloaded again, in seconds (default 12 h).
+     */
+    var `platformCertRefreshSecs`: kotlin.ULong? = null 
     
 ){
     
@@ -1971,6 +2114,15 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeClientCert.read(buf),
             FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -1991,7 +2143,16 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.allocationSize(value.`apiKey`) +
             FfiConverterOptionalString.allocationSize(value.`signType`) +
             FfiConverterOptionalTypeClientCert.allocationSize(value.`clientCert`) +
-            FfiConverterOptionalBoolean.allocationSize(value.`sandbox`)
+            FfiConverterOptionalBoolean.allocationSize(value.`sandbox`) +
+            FfiConverterOptionalString.allocationSize(value.`mchid`) +
+            FfiConverterOptionalString.allocationSize(value.`merchantPrivateKey`) +
+            FfiConverterOptionalString.allocationSize(value.`merchantPrivateKeyFile`) +
+            FfiConverterOptionalString.allocationSize(value.`merchantSerialNo`) +
+            FfiConverterOptionalString.allocationSize(value.`apiV3Key`) +
+            FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKey`) +
+            FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKeyFile`) +
+            FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKeyId`) +
+            FfiConverterOptionalULong.allocationSize(value.`platformCertRefreshSecs`)
     )
 
     override fun write(value: Config, buf: ByteBuffer) {
@@ -2012,6 +2173,15 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.write(value.`signType`, buf)
             FfiConverterOptionalTypeClientCert.write(value.`clientCert`, buf)
             FfiConverterOptionalBoolean.write(value.`sandbox`, buf)
+            FfiConverterOptionalString.write(value.`mchid`, buf)
+            FfiConverterOptionalString.write(value.`merchantPrivateKey`, buf)
+            FfiConverterOptionalString.write(value.`merchantPrivateKeyFile`, buf)
+            FfiConverterOptionalString.write(value.`merchantSerialNo`, buf)
+            FfiConverterOptionalString.write(value.`apiV3Key`, buf)
+            FfiConverterOptionalString.write(value.`wechatpayPublicKey`, buf)
+            FfiConverterOptionalString.write(value.`wechatpayPublicKeyFile`, buf)
+            FfiConverterOptionalString.write(value.`wechatpayPublicKeyId`, buf)
+            FfiConverterOptionalULong.write(value.`platformCertRefreshSecs`, buf)
     }
 }
 
@@ -3127,12 +3297,13 @@ sealed class WxPayException: kotlin.Exception() {
     }
     
     /**
-     * API v2 refused the request with a code of its own.
+     * API v2 or v3 refused the request with a code of its own.
      */
     class Rejected(
         
         /**
-         * The code (e.g. `ORDERPAID`, `NOTENOUGH`, or `FAIL`).
+         * The code (e.g. `ORDERPAID`, `NOTENOUGH`, `FAIL`; v3 `ORDER_PAID`,
+         * `NOT_ENOUGH`, `ORDER_NOT_EXIST`).
          */
         val `code`: kotlin.String, 
         
@@ -3144,10 +3315,16 @@ sealed class WxPayException: kotlin.Exception() {
         /**
          * The whole message, e.g. `gateway refused the request: ...`.
          */
-        val `detail`: kotlin.String
+        val `detail`: kotlin.String, 
+        
+        /**
+         * API v3: the HTTP status the refusal came with (e.g. 400, 404);
+         * `None` for API v2, which refuses with 200.
+         */
+        val `httpStatus`: kotlin.UShort?
         ) : WxPayException() {
         override val message
-            get() = "code=${ `code` }, description=${ `description` }, detail=${ `detail` }"
+            get() = "code=${ `code` }, description=${ `description` }, detail=${ `detail` }, httpStatus=${ `httpStatus` }"
     }
     
     /**
@@ -3236,6 +3413,7 @@ public object FfiConverterTypeWxPayError : FfiConverterRustBuffer<WxPayException
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
+                FfiConverterOptionalUShort.read(buf),
                 )
             11 -> WxPayException.InvalidNotification(
                 FfiConverterString.read(buf),
@@ -3307,6 +3485,7 @@ public object FfiConverterTypeWxPayError : FfiConverterRustBuffer<WxPayException
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterString.allocationSize(value.`description`)
                 + FfiConverterString.allocationSize(value.`detail`)
+                + FfiConverterOptionalUShort.allocationSize(value.`httpStatus`)
             )
             is WxPayException.InvalidNotification -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -3380,6 +3559,7 @@ public object FfiConverterTypeWxPayError : FfiConverterRustBuffer<WxPayException
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`description`, buf)
                 FfiConverterString.write(value.`detail`, buf)
+                FfiConverterOptionalUShort.write(value.`httpStatus`, buf)
                 Unit
             }
             is WxPayException.InvalidNotification -> {
@@ -3395,6 +3575,38 @@ public object FfiConverterTypeWxPayError : FfiConverterRustBuffer<WxPayException
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUShort: FfiConverterRustBuffer<kotlin.UShort?> {
+    override fun read(buf: ByteBuffer): kotlin.UShort? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUShort.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UShort?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUShort.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UShort?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUShort.write(value, buf)
+        }
+    }
 }
 
 
