@@ -191,6 +191,15 @@ fn a_killed_lock_holder_stalls_the_others_no_longer_than_the_lock_ttl() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let locked_at = Instant::now();
+    // Kill it mid-refresh: once its token request is stalled at the gateway
+    // (which also spends the one stalling fault on it).
+    while sandbox.stats().requests == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the holder never asked for a token"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     holder.kill().expect("kill the holder");
     holder.wait().expect("reap the holder");
 
