@@ -251,7 +251,7 @@ impl Config {
     /// the first missing or unusable key.
     pub fn v3_merchant(&self) -> Result<V3Merchant> {
         let read = |field: &str, path: &PathBuf| {
-            std::fs::read_to_string(path)
+            read_key_file(path)
                 .map_err(|e| Error::config(field, format!("cannot read {}: {e}", path.display())))
         };
         let key_pem = match (&self.merchant_private_key, &self.merchant_private_key_file) {
@@ -392,6 +392,23 @@ impl Config {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+}
+
+/// The largest key or certificate file read (a PEM key is a few KiB).
+pub(crate) const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a key or certificate file of at most [`MAX_KEY_FILE_BYTES`] (a
+/// path like `/dev/zero` must not exhaust memory).
+pub(crate) fn read_key_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(std::io::Error::other("larger than 1 MiB: not a key file"));
+    }
+    Ok(text)
 }
 
 fn required_text(field: &str, value: &Option<String>, api: Api) -> Result<String> {
@@ -615,6 +632,18 @@ mod tests {
             "{err}"
         );
         assert!(Config::from_json(&v2.replace("HMAC-SHA256", "SHA1")).is_err());
+    }
+
+    #[test]
+    fn key_files_are_bounded() {
+        let err = read_key_file(std::path::Path::new("/dev/zero")).expect_err("endless");
+        assert!(err.to_string().contains("1 MiB"), "{err}");
+        let v3 = r#"{"api":"v3","appid":"x","notify_url":"http://x","merchant_private_key_file":"/dev/zero"}"#;
+        let err = Config::from_json(v3).expect_err("not a key");
+        assert!(
+            matches!(&err, Error::InvalidConfig { field, .. } if field == "merchant_private_key_file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -55,14 +55,63 @@ impl From<&str> for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// Reads a JSON string. Anything else is refused with a message that
+    /// does not repeat the value (serde's would: `invalid type: integer
+    /// 13333301313`, and a mistyped key is still a key).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+        struct SecretVisitor;
+
+        impl serde::de::Visitor<'_> for SecretVisitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a JSON string"))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a JSON string"))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a JSON string"))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a JSON string"))
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a JSON string"))
+            }
+        }
+
+        deserializer.deserialize_any(SecretVisitor)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_secret_is_not_repeated_in_the_error() {
+        let err = serde_json::from_str::<Secret>("13333301313").expect_err("not a string");
+        assert!(!err.to_string().contains("13333301313"), "{err}");
+        let ok: Secret = serde_json::from_str("\"k\"").expect("a string");
+        assert_eq!(ok.expose(), "k");
+    }
 
     #[test]
     fn debug_and_display_redact() {

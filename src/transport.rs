@@ -169,8 +169,8 @@ fn client_identity(
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let bad = |reason: String| Error::config("client_cert", reason);
     if let Some(path) = &cert.pkcs12_file {
-        let data =
-            std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let data = read_binary_file(path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
         let password = cert
             .pkcs12_password
             .as_ref()
@@ -179,7 +179,9 @@ fn client_identity(
         return pkcs12_identity(&data, password).map_err(bad);
     }
     let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
+        crate::config::read_key_file(path)
+            .map(String::into_bytes)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
     };
     let (cert_pem, key_pem): (Vec<u8>, Vec<u8>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
         (Some(inline), None, None) => (inline.expose().as_bytes().to_vec(), inline.expose().as_bytes().to_vec()),
@@ -203,6 +205,21 @@ fn client_identity(
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| bad(format!("no usable PRIVATE KEY block in the PEM ({e})")))?;
     Ok((chain, key))
+}
+
+/// A PKCS#12 file of at most [`crate::config::MAX_KEY_FILE_BYTES`].
+fn read_binary_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    std::fs::File::open(path)?
+        .take(crate::config::MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut data)?;
+    if data.len() as u64 > crate::config::MAX_KEY_FILE_BYTES {
+        return Err(std::io::Error::other(
+            "larger than 1 MiB: not a certificate file",
+        ));
+    }
+    Ok(data)
 }
 
 /// The first key and its certificate chain of a PKCS#12 file (WeChat's
