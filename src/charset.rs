@@ -55,10 +55,16 @@ impl Charset {
             Charset::Utf8 => Ok(Cow::Borrowed(text.as_bytes())),
             Charset::Gbk => {
                 let (bytes, _, had_errors) = encoding_rs::GBK.encode(text);
-                if had_errors {
-                    Err(UnmappableCharacter { charset: self })
-                } else {
+                // Eighteen private-use characters (U+E78D..U+E796,
+                // U+E81E..U+E864) encode to the bytes of other characters
+                // (U+FE10.., U+9FB4..): WeChat would read a different text.
+                // Only a text that decodes back to itself is representable.
+                let exact = !had_errors
+                    && (text.is_ascii() || self.decode(&bytes).as_deref() == Some(text));
+                if exact {
                     Ok(bytes)
+                } else {
+                    Err(UnmappableCharacter { charset: self })
                 }
             }
         }
@@ -97,6 +103,20 @@ mod tests {
     fn gbk_rejects_what_it_cannot_represent() {
         assert!(Charset::Gbk.encode("pay 😀").is_err());
         assert!(Charset::Utf8.encode("pay 😀").is_ok());
+    }
+
+    #[test]
+    fn gbk_rejects_private_use_characters_it_would_turn_into_others() {
+        // U+E78D encodes to A6D9, which GBK decoders read as U+FE10.
+        assert!(Charset::Gbk.encode("\u{E78D}").is_err());
+        assert!(Charset::Gbk.encode("a\u{E81E}b").is_err());
+        assert_eq!(
+            Charset::Gbk.encode("\u{FE10}").map(|b| b.into_owned()),
+            Ok(vec![0xA6, 0xD9])
+        );
+        // Other private-use characters have bytes of their own.
+        let bytes = Charset::Gbk.encode("\u{E000}").expect("user-defined area");
+        assert_eq!(Charset::Gbk.decode(&bytes).as_deref(), Some("\u{E000}"));
     }
 
     #[test]

@@ -26,10 +26,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use wxpay::ffi::{
-    wxpay_build_pay_params, wxpay_client_free, wxpay_client_new,
-    wxpay_notification_failure_reply, wxpay_sign, wxpay_string_free,
-    wxpay_verify_payment_notification, wxpay_verify_refund_notification, WxPayClient,
-    WxPayResult,
+    wxpay_build_pay_params, wxpay_client_free, wxpay_client_new, wxpay_notification_failure_reply,
+    wxpay_sign, wxpay_string_free, wxpay_verify_payment_notification,
+    wxpay_verify_refund_notification, WxPayClient, WxPayResult,
 };
 use wxpay::secret::Secret;
 use wxpay::sign::{fields_from_json, sign, Scheme};
@@ -49,7 +48,12 @@ fn new_client(config: &str) -> Shared {
     let mut error = ptr::null_mut();
     // SAFETY: valid C string and out-pointers.
     let rc = unsafe { wxpay_client_new(config.as_ptr(), &mut client, &mut error) };
-    assert_eq!(rc, 0, "the fixed config is valid: {}", take(error).unwrap_or_default());
+    assert_eq!(
+        rc,
+        0,
+        "the fixed config is valid: {}",
+        take(error).unwrap_or_default()
+    );
     Shared(client)
 }
 
@@ -179,7 +183,10 @@ fuzz_target!(|data: &[u8]| {
             .ok()
             .map(|s| s.into_signature())
     })();
-    assert_eq!(signed, expected, "wxpay_sign disagrees with wxpay::sign::sign");
+    assert_eq!(
+        signed, expected,
+        "wxpay_sign disagrees with wxpay::sign::sign"
+    );
 
     // wxpay_client_new: whatever it makes is freed.
     let mut client: *mut WxPayClient = ptr::null_mut();
@@ -203,14 +210,21 @@ fuzz_target!(|data: &[u8]| {
     let mut out: *mut c_char = ptr::null_mut();
     error = ptr::null_mut();
     // SAFETY: a live client; a C string or NULL; valid out-pointers or NULL.
-    let rc = unsafe {
-        wxpay_build_pay_params(legacy_client(), arg(2), &mut out, error_ptr(&mut error))
-    };
+    let rc =
+        unsafe { wxpay_build_pay_params(legacy_client(), arg(2), &mut out, error_ptr(&mut error)) };
     outcome("wxpay_build_pay_params", rc, out, error, wants_error);
     if order_ok {
-        assert_eq!(rc, WxPayResult::WXPAY_ERR_NETWORK as i32, "a valid order reaches the (closed) gateway");
+        assert_eq!(
+            rc,
+            WxPayResult::WXPAY_ERR_NETWORK as i32,
+            "a valid order reaches the (closed) gateway"
+        );
     } else {
-        assert_ne!(rc, WxPayResult::WXPAY_ERR_NETWORK as i32, "an invalid order made a network call");
+        assert_ne!(
+            rc,
+            WxPayResult::WXPAY_ERR_NETWORK as i32,
+            "an invalid order made a network call"
+        );
     }
 
     // Notifications and replies of an API v2 client: the whole input as the body.
@@ -242,5 +256,11 @@ fuzz_target!(|data: &[u8]| {
     let rc = unsafe {
         wxpay_notification_failure_reply(v2_client(), arg(0), &mut out, error_ptr(&mut error))
     };
-    outcome("wxpay_notification_failure_reply", rc, out, error, wants_error);
+    outcome(
+        "wxpay_notification_failure_reply",
+        rc,
+        out,
+        error,
+        wants_error,
+    );
 });

@@ -10,7 +10,20 @@ use wxpay::transport::HttpResponse;
 use wxpay::Error;
 use wxpay_fuzz::NOW;
 
-const OTHER_STATUSES: [u16; 12] = [0, 100, 201, 204, 302, 400, 401, 429, 500, 502, 599, u16::MAX];
+const OTHER_STATUSES: [u16; 12] = [
+    0,
+    100,
+    201,
+    204,
+    302,
+    400,
+    401,
+    429,
+    500,
+    502,
+    599,
+    u16::MAX,
+];
 
 fuzz_target!(|data: &[u8]| {
     let ok = HttpResponse::new(200, data.to_vec());
@@ -34,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => check_error(&e, 200),
     }
 
-    let status = OTHER_STATUSES[usize::from(data.first().copied().unwrap_or(0)) % OTHER_STATUSES.len()];
+    let status =
+        OTHER_STATUSES[usize::from(data.first().copied().unwrap_or(0)) % OTHER_STATUSES.len()];
     let other = HttpResponse::new(status, data.to_vec());
     for result in [
         parse_token_response(&other, NOW).map(drop),

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         check(&n);
         // The expected amount is the only difference an expectation makes.
         let same = Fen::new(i64::from(n.total_fee)).expect("a notified amount is a Fen");
-        assert_eq!(verify_legacy_payment(&query, &merchant, Some(same)), Ok(n.clone()));
+        assert_eq!(
+            verify_legacy_payment(&query, &merchant, Some(same)),
+            Ok(n.clone())
+        );
         let other = Fen::new(i64::from(n.total_fee % 1000 + 1001)).expect("in range");
         assert!(matches!(
             verify_legacy_payment(&query, &merchant, Some(other)),
@@ -42,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
     if charset == Charset::Gbk || fields.contains_key("input_charset") {
         fields.insert("input_charset".into(), charset.as_str().into());
     }
-    fields.entry("partner".into()).or_insert_with(|| PARTNER_ID.into());
+    fields
+        .entry("partner".into())
+        .or_insert_with(|| PARTNER_ID.into());
     fields.remove("sign");
     let Ok(sign) = sign_package(&fields, &merchant.partner_key, charset) else {
         return; // a value GBK cannot represent: WeChat could not have sent it
@@ -69,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(n: &PaymentNotification) {
-    assert_eq!(n.fields.get("partner").map(String::as_str), Some(PARTNER_ID));
+    assert_eq!(
+        n.fields.get("partner").map(String::as_str),
+        Some(PARTNER_ID)
+    );
     assert!(n.total_fee > 0 && Fen::new(i64::from(n.total_fee)).is_ok());
     assert_eq!(n.fields.get("total_fee"), Some(&n.total_fee.to_string()));
     assert!(!n.out_trade_no.is_empty() && n.out_trade_no.len() <= 64);

@@ -78,7 +78,10 @@ fn v2_round_trip(fields: &Fields, key: &str, choice: u8, position: usize) {
         let mut changed = fields.clone();
         let value = changed.get_mut(name).expect("a signed field");
         *value = change_char(value, position);
-        assert!(!verifies(&changed, &api_key), "{sign_type:?}: changed {name}");
+        assert!(
+            !verifies(&changed, &api_key),
+            "{sign_type:?}: changed {name}"
+        );
     }
     // One character of the key changed.
     if !key.is_empty() {

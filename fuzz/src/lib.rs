@@ -8,7 +8,7 @@
 //! - [`field_list`] reads `key 0xFF value 0xFF key 0xFF value ...`; 0xFF never
 //!   occurs in UTF-8, so keys and values may hold any text, NUL included.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use wxpay::charset::Charset;
 use wxpay::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
@@ -45,15 +45,6 @@ pub const PLATFORM_KEY_PEM: &str = include_str!("../../src/sandbox/keys/platform
 /// The public half of [`PLATFORM_KEY_PEM`].
 pub const PLATFORM_PUBLIC_PEM: &str =
     include_str!("../../src/sandbox/keys/platform_public_key.pem");
-
-/// Open findings (RELIABILITY.md, "Open findings") are tolerated, each in
-/// its narrowest form, so that short runs stay green until the library fixes
-/// them; with `WXPAY_FUZZ_STRICT=1` nothing is tolerated, and the inputs kept
-/// under `fuzz/artifacts/` fail again.
-pub fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("WXPAY_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
 
 /// Cuts `data` at `sep` into exactly `n` pieces (`n` >= 1).
 pub fn pieces(data: &[u8], sep: u8, n: usize) -> Vec<&[u8]> {
