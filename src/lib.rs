@@ -32,6 +32,7 @@ pub mod charset;
 pub mod client;
 pub mod clock;
 pub mod config;
+mod connection;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;

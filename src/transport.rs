@@ -1,24 +1,28 @@
 //! HTTP as data: a request the flow describes, a response a parser reads, and
 //! the [`Transport`] that carries one to the other.
 //!
-//! [`HttpTransport`] is the production transport: one pooled keep-alive
-//! reqwest client, rustls with the ring provider and the Mozilla root store
-//! (certificates always verified), a connect timeout, a cap on response size,
-//! and a **total** timeout over the whole exchange, last body byte included.
-//! reqwest's blocking client restarts its timeout on every read of the body,
-//! so a peer that dribbles a byte at a time could hold a call for as long as
-//! it likes; here the calling thread drives reqwest's async client on a
-//! small runtime of the transport's own, under one `tokio::time::timeout`.
+//! [`HttpTransport`] is the production transport: HTTP/1.1 over keep-alive
+//! connections (see [`crate::connection`]: a thread that makes call after
+//! call uses one connection), rustls with the ring provider and the Mozilla
+//! root store (certificates always verified), a connect timeout, a cap on
+//! response size, and a **total** timeout over the whole exchange, last body
+//! byte included: a peer that dribbles a byte at a time cannot hold a call
+//! past it. The calling thread drives the exchange on a small tokio runtime
+//! of the transport's own, under one `tokio::time::timeout`.
 //! Tests and hosts may inject any other [`Transport`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+use hyper::header;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 
 use crate::config::ClientCertConfig;
+use crate::connection::{network_error, Body, Connection, ConnectionPool, Origin, SendError};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -111,20 +115,25 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
 }
 
-/// The production transport: a pooled, keep-alive HTTPS client.
+/// The production transport: an HTTPS client that keeps its connections.
+///
+/// Clones share the connections. Each call in flight holds one connection
+/// and gives it back before it returns, so calls from `n` threads never open
+/// more than `n` connections (and more only to replace ones the server
+/// closed).
 ///
 /// Calls block the calling thread; they must not be made from a thread that
 /// runs an async runtime (they fail with [`Error::InvalidArgument`] there:
 /// use the runtime's `spawn_blocking`).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    client: reqwest::Client,
+    pool: Arc<ConnectionPool>,
     runtime: Arc<OwnRuntime>,
     timeout: Duration,
 }
 
-/// The transport's runtime: one worker thread for connection upkeep; calls
-/// run on the caller's thread through `block_on`.
+/// The transport's runtime: one worker thread runs the connections' I/O;
+/// calls run on the caller's thread through `block_on`.
 #[derive(Debug)]
 struct OwnRuntime(Option<tokio::runtime::Runtime>);
 
@@ -147,15 +156,20 @@ impl HttpTransport {
 /// rustls with ring and the Mozilla roots, without touching the process-wide
 /// default provider (the host may have chosen its own).
 pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
-    Ok(tls_builder()?.with_no_client_auth())
+    Ok(tls_builder(mozilla_roots())?.with_no_client_auth())
+}
+
+/// The Mozilla root store, the only roots a production transport trusts.
+fn mozilla_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
 }
 
 fn tls_builder(
+    roots: rustls::RootCertStore,
 ) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::config("api_base", format!("TLS setup failed: {e}")))?
@@ -254,8 +268,16 @@ impl HttpTransport {
     /// certificate (mutual TLS, for API v2 refunds). A certificate or key that
     /// does not parse is a configuration error here, never later.
     pub fn with_client_cert(timeout: Duration, cert: &ClientCertConfig) -> Result<HttpTransport> {
+        HttpTransport::with_client_cert_and_roots(timeout, cert, mozilla_roots())
+    }
+
+    fn with_client_cert_and_roots(
+        timeout: Duration,
+        cert: &ClientCertConfig,
+        roots: rustls::RootCertStore,
+    ) -> Result<HttpTransport> {
         let (chain, key) = client_identity(cert)?;
-        let tls = tls_builder()?
+        let tls = tls_builder(roots)?
             .with_client_auth_cert(chain, key)
             .map_err(|e| {
                 Error::config(
@@ -275,75 +297,91 @@ impl HttpTransport {
             .map_err(|e| {
                 Error::config("timeout_ms", format!("cannot start the HTTP runtime: {e}"))
             })?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("libwxpay/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| {
-                Error::config(
-                    "timeout_ms",
-                    format!("cannot build the HTTP client: {}", e.without_url()),
-                )
-            })?;
         Ok(HttpTransport {
-            client,
+            pool: Arc::new(ConnectionPool::new(tls, timeout.min(MAX_CONNECT_TIMEOUT))),
             runtime: Arc::new(OwnRuntime(Some(runtime))),
             timeout,
         })
     }
 
     /// Sends `request` and reads the whole answer (at most
-    /// [`MAX_RESPONSE_BYTES`]).
-    async fn exchange(
-        &self,
-        client: reqwest::Client,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse> {
-        let mut builder = match request.method {
-            Method::Get => client.get(request.url.clone()),
-            Method::Post => {
-                let b = client.post(request.url.clone()).body(request.body.clone());
-                match request.content_type {
-                    Some(ct) => b.header(reqwest::header::CONTENT_TYPE, ct),
-                    None => b,
+    /// [`MAX_RESPONSE_BYTES`]); returns it with the connection that carried
+    /// it, for the pool.
+    async fn exchange(&self, request: &HttpRequest) -> Result<(HttpResponse, Connection)> {
+        let origin = Origin::of(&request.url)?;
+        let mut connection = self.pool.checkout(&origin).await?;
+        let mut outgoing = outgoing_request(request, &origin)?;
+        let response = loop {
+            match connection.send(outgoing).await {
+                Ok(response) => break response,
+                // An idle connection the server had closed: nothing was
+                // sent, so the request goes again, once, on a new one.
+                Err(SendError::Unsent(unsent, _)) if connection.reused => {
+                    connection = self.pool.open(&origin).await?;
+                    outgoing = *unsent;
+                }
+                Err(SendError::Unsent(_, e) | SendError::Failed(e)) => {
+                    return Err(network_error("request failed", &e))
                 }
             }
         };
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let mut response = builder.send().await.map_err(network_error)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
+        let mut incoming = response.into_body();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(network_error)? {
-            if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
-                return Err(Error::MalformedResponse(format!(
-                    "response body larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| network_error("reading the response failed", &e))?;
+            if let Ok(data) = frame.into_data() {
+                if (body.len() + data.len()) as u64 > MAX_RESPONSE_BYTES {
+                    return Err(Error::MalformedResponse(format!(
+                        "response body larger than {MAX_RESPONSE_BYTES} bytes"
+                    )));
+                }
+                body.extend_from_slice(&data);
             }
-            body.extend_from_slice(&chunk);
         }
-        // The connection goes back to the pool from the runtime's worker once
-        // the body is done; give it that moment, so this thread's next request
-        // finds it idle instead of opening another.
-        drop(response);
-        tokio::task::yield_now().await;
-        Ok(HttpResponse {
+        let response = HttpResponse {
             status,
             headers,
             body,
-        })
+        };
+        Ok((response, connection))
     }
+}
+
+/// `request` as hyper's request to `origin`: origin-form target (path and
+/// query), `Host`, `User-Agent`, and the body with its length and type.
+fn outgoing_request(request: &HttpRequest, origin: &Origin) -> Result<hyper::Request<Body>> {
+    let target = &request.url[url::Position::BeforePath..url::Position::AfterQuery];
+    let mut builder = hyper::Request::builder()
+        .method(match request.method {
+            Method::Get => hyper::Method::GET,
+            Method::Post => hyper::Method::POST,
+        })
+        .uri(target)
+        .header(header::HOST, origin.host_header())
+        .header(
+            header::USER_AGENT,
+            concat!("libwxpay/", env!("CARGO_PKG_VERSION")),
+        );
+    if request.method == Method::Post {
+        builder = builder.header(header::CONTENT_LENGTH, request.body.len());
+        if let Some(content_type) = request.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+    }
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    // The builder's errors name the part at fault (a header, the target),
+    // never its value.
+    builder
+        .body(Body::new(Bytes::from(request.body.clone())))
+        .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP request: {e}")))
 }
 
 impl Transport for HttpTransport {
@@ -358,10 +396,14 @@ impl Transport for HttpTransport {
             .0
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("the HTTP runtime is shut down".into()))?;
-        let client = self.client.clone();
         runtime.block_on(async {
-            match tokio::time::timeout(self.timeout, self.exchange(client, request)).await {
-                Ok(result) => result,
+            match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+                Ok(Ok((response, connection))) => {
+                    // Back in the pool before the caller's next request.
+                    self.pool.checkin(connection).await;
+                    Ok(response)
+                }
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err(Error::Network {
                     timeout: true,
                     message: format!(
@@ -372,27 +414,6 @@ impl Transport for HttpTransport {
             }
         })
     }
-}
-
-/// A reqwest error as a network error, without the URL (it carries the token).
-fn network_error(err: reqwest::Error) -> Error {
-    let timeout = err.is_timeout();
-    let what = if timeout {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut message = what.to_owned();
-    let mut source = std::error::Error::source(&err);
-    // The chain names the cause (refused, reset, DNS) but never the URL.
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Error::Network { timeout, message }
 }
 
 #[cfg(test)]
@@ -408,6 +429,263 @@ mod tests {
 
     fn cert(json: serde_json::Value) -> ClientCertConfig {
         serde_json::from_value(json).expect("a client_cert config")
+    }
+
+    /// A loopback HTTP/1.1 server answering `ok` to every request; after
+    /// `per_connection` answers on one connection it closes it (with
+    /// `Connection: close` when `announce`, silently otherwise). Returns its
+    /// base URL and the count of connections it accepted.
+    fn scripted_server(
+        per_connection: usize,
+        announce: bool,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut writer = stream;
+                    for answered in 1..=per_connection {
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().expect("length");
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        std::io::Read::read_exact(&mut reader, &mut body).expect("body");
+                        let close = if announce && answered == per_connection {
+                            "Connection: close\r\n"
+                        } else {
+                            ""
+                        };
+                        let answer =
+                            format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 2\r\n\r\nok");
+                        writer.write_all(answer.as_bytes()).expect("answer");
+                    }
+                    // Closed silently (or as announced) once the last answer is out.
+                });
+            }
+        });
+        (base, accepted)
+    }
+
+    fn post(transport: &HttpTransport, base: &str) -> Result<HttpResponse> {
+        transport.send(&HttpRequest {
+            method: Method::Post,
+            url: Url::parse(&format!("{base}/pay/genprepay?access_token=T")).expect("url"),
+            body: b"{}".to_vec(),
+            content_type: Some("application/json"),
+            headers: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn one_thread_reuses_one_connection() {
+        let (base, accepted) = scripted_server(usize::MAX, false);
+        let transport = HttpTransport::new(Duration::from_secs(5)).expect("transport");
+        for _ in 0..200 {
+            let response = post(&transport, &base).expect("answer");
+            assert_eq!(
+                (response.status, response.body.as_slice()),
+                (200, &b"ok"[..])
+            );
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn closed_connections_are_replaced() {
+        for announce in [true, false] {
+            let (base, accepted) = scripted_server(3, announce);
+            let transport = HttpTransport::new(Duration::from_secs(5)).expect("transport");
+            for i in 0..12 {
+                let response = post(&transport, &base)
+                    .unwrap_or_else(|e| panic!("announce={announce}, call {i}: {e}"));
+                assert_eq!(response.body, b"ok");
+                if !announce {
+                    // Let the silent close land while the connection is idle
+                    // on some calls, and race the next request on others.
+                    std::thread::sleep(Duration::from_millis(if i % 2 == 0 { 20 } else { 0 }));
+                }
+            }
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::SeqCst),
+                4,
+                "announce={announce}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_connections_and_bad_schemes_are_typed_errors() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let transport = HttpTransport::new(Duration::from_secs(2)).expect("transport");
+        let err = post(&transport, &format!("http://127.0.0.1:{port}")).expect_err("refused");
+        assert!(
+            matches!(&err, Error::Network { timeout: false, message } if message.starts_with("could not connect")),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("access_token"), "{err}");
+        let err = post(&transport, "ftp://127.0.0.1:21").expect_err("ftp");
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    }
+
+    /// A certificate authority, a server certificate for `localhost` and a
+    /// merchant certificate (with its key, as one PEM), all issued by it.
+    struct TestPki {
+        roots: rustls::RootCertStore,
+        server_chain: Vec<CertificateDer<'static>>,
+        server_key: PrivateKeyDer<'static>,
+        client_pem: String,
+    }
+
+    fn test_pki() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "test CA");
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+        let server_key = KeyPair::generate().expect("key");
+        let server = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&server_key, &ca)
+            .expect("server certificate");
+        let client_key = KeyPair::generate().expect("key");
+        let mut client = CertificateParams::new(Vec::<String>::new()).expect("params");
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "10000100");
+        let client = client
+            .signed_by(&client_key, &ca)
+            .expect("client certificate");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).expect("CA root");
+        TestPki {
+            roots,
+            server_chain: vec![server.der().clone()],
+            server_key: PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+            client_pem: format!("{}{}", client.pem(), client_key.serialize_pem()),
+        }
+    }
+
+    /// A TLS server on loopback that demands a client certificate issued by
+    /// the test CA, and answers each request with the number of
+    /// certificates the client presented. Returns its port.
+    fn mutual_tls_server(pki: &TestPki) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(pki.roots.clone()),
+            Arc::clone(&provider),
+        )
+        .build()
+        .expect("client verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(config).expect("server connection");
+                    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                    loop {
+                        let mut line = String::new();
+                        // A failed handshake (no client certificate) ends here.
+                        if tls.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let stream = tls.get_mut();
+                    let presented = stream.conn.peer_certificates().map_or(0, <[_]>::len);
+                    let body = format!("client certificates: {presented}");
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes());
+                    stream.conn.send_close_notify();
+                    let _ = stream.flush();
+                });
+            }
+        });
+        port
+    }
+
+    fn get(transport: &HttpTransport, url: &str) -> Result<HttpResponse> {
+        transport.send(&HttpRequest {
+            method: Method::Get,
+            url: Url::parse(url).expect("url"),
+            body: Vec::new(),
+            content_type: None,
+            headers: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn mutual_tls_presents_the_merchant_certificate_and_verifies_the_server() {
+        let pki = test_pki();
+        let url = format!(
+            "https://localhost:{}/secapi/pay/refund",
+            mutual_tls_server(&pki)
+        );
+        let t = Duration::from_secs(5);
+        let cert = cert(serde_json::json!({ "pem": pki.client_pem }));
+
+        let transport =
+            HttpTransport::with_client_cert_and_roots(t, &cert, pki.roots.clone()).expect("mTLS");
+        let response = get(&transport, &url).expect("a mutual TLS exchange");
+        assert_eq!(response.body, b"client certificates: 1");
+
+        // The server refuses a client without the certificate.
+        let anonymous = HttpTransport::with_tls(
+            t,
+            tls_builder(pki.roots.clone())
+                .expect("tls")
+                .with_no_client_auth(),
+        )
+        .expect("transport");
+        let err = get(&anonymous, &url).expect_err("no client certificate");
+        assert!(matches!(err, Error::Network { .. }), "{err:?}");
+
+        // The production roots do not know the test CA: certificates are
+        // always verified.
+        let production = HttpTransport::with_client_cert(t, &cert).expect("transport");
+        let err = get(&production, &url).expect_err("unknown issuer");
+        assert!(
+            matches!(&err, Error::Network { message, .. } if message.starts_with("TLS handshake failed") && message.contains("UnknownIssuer")),
+            "{err:?}"
+        );
     }
 
     #[test]
