@@ -240,6 +240,7 @@ impl Client {
 
     /// The state of an order (API v2 `orderquery`).
     pub fn query_order(&self, order: &OrderRef) -> Result<OrderStatus> {
+        order.validate()?;
         if let Generation::V3 { merchant, .. } = &self.generation {
             let answer = self.v3_call(Method::Get, &v3::query_path(merchant, order), None)?;
             return v3::order_status(&answer.unwrap_or_default());
@@ -250,13 +251,13 @@ impl Client {
 
     /// Closes an unpaid order (API v2 `closeorder`; API v3 `.../close`).
     pub fn close_order(&self, out_trade_no: &str) -> Result<()> {
+        let order = OrderRef::out_trade_no(out_trade_no)?;
         if let Generation::V3 { merchant, .. } = &self.generation {
             let body = serde_json::json!({ "mchid": merchant.mchid });
             return self
                 .v3_call(Method::Post, &v3::close_path(out_trade_no), Some(&body))
                 .map(drop);
         }
-        let order = OrderRef::OutTradeNo(out_trade_no.to_owned());
         let fields = v2::order_ref_fields(self.v2_merchant("close")?, &order, &self.nonces.nonce());
         self.v2_call(v2::CLOSEORDER, fields, false).map(drop)
     }
@@ -370,6 +371,7 @@ impl Client {
 
     /// The refunds of an order (API v2 `refundquery`).
     pub fn query_refunds(&self, order: &OrderRef) -> Result<Vec<RefundStatus>> {
+        order.validate()?;
         let fields = v2::order_ref_fields(
             self.v2_merchant("refund query")?,
             order,

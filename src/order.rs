@@ -274,9 +274,15 @@ fn yuan_from_json(value: Value) -> Result<Fen> {
     }
 }
 
-fn check_out_trade_no(no: &str) -> Result<()> {
+/// Whether `id` may be an `out_trade_no` or a `transaction_id`: 1 to 32
+/// characters of A-Z a-z 0-9 _ - | * @.
+pub(crate) fn is_trade_id(id: &str) -> bool {
     let allowed = |b: u8| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b);
-    if no.is_empty() || no.len() > 32 || !no.bytes().all(allowed) {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(allowed)
+}
+
+fn check_out_trade_no(no: &str) -> Result<()> {
+    if !is_trade_id(no) {
         return Err(Error::order(
             "out_trade_no",
             "must be 1 to 32 characters of A-Z a-z 0-9 _ - | * @",

@@ -96,6 +96,33 @@ pub enum OrderRef {
 }
 
 impl OrderRef {
+    /// The order with the merchant's trade number `no`, checked.
+    pub fn out_trade_no(no: impl Into<String>) -> Result<OrderRef> {
+        let order = OrderRef::OutTradeNo(no.into());
+        order.validate()?;
+        Ok(order)
+    }
+
+    /// The order with WeChat's transaction id `id`, checked.
+    pub fn transaction_id(id: impl Into<String>) -> Result<OrderRef> {
+        let order = OrderRef::TransactionId(id.into());
+        order.validate()?;
+        Ok(order)
+    }
+
+    /// Checks the number or id: 1 to 32 characters of A-Z a-z 0-9 _ - | * @.
+    /// The client checks every reference before any network call.
+    pub fn validate(&self) -> Result<()> {
+        let (name, value) = self.field();
+        if crate::order::is_trade_id(value) {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "{name} must be 1 to 32 characters of A-Z a-z 0-9 _ - | * @"
+            )))
+        }
+    }
+
     fn field(&self) -> (&'static str, &str) {
         match self {
             OrderRef::OutTradeNo(no) => ("out_trade_no", no),
@@ -238,8 +265,20 @@ pub fn order_ref_fields(merchant: &V2Merchant, order: &OrderRef, nonce: &str) ->
     f
 }
 
-/// `refund` fields; the amounts are checked here, before any network call.
+/// The longest `refund_desc` WeChat takes, in characters.
+pub const MAX_REFUND_DESC_CHARS: usize = 80;
+
+/// `refund` fields; the order, numbers, amounts and description are checked
+/// here, before any network call.
 pub fn refund_fields(merchant: &V2Merchant, refund: &RefundRequest, nonce: &str) -> Result<Fields> {
+    refund.order.validate()?;
+    if let Some(desc) = &refund.refund_desc {
+        if desc.chars().count() > MAX_REFUND_DESC_CHARS {
+            return Err(Error::InvalidArgument(format!(
+                "refund_desc must be at most {MAX_REFUND_DESC_CHARS} characters"
+            )));
+        }
+    }
     let total = Fen::new(i64::from(refund.total_fee))
         .map_err(|e| Error::InvalidArgument(format!("total_fee {e}")))?;
     let part = Fen::new(i64::from(refund.refund_fee))
@@ -626,6 +665,45 @@ mod tests {
         assert_eq!(f["refund_fee"], "29");
         r.out_refund_no = "bad no".into();
         assert!(refund_fields(&m, &r, "n").is_err());
+    }
+
+    #[test]
+    fn refund_orders_and_descriptions_are_checked_before_sending() {
+        let m = merchant(SignType::Md5);
+        let mut r = RefundRequest {
+            order: OrderRef::OutTradeNo("A1".into()),
+            out_refund_no: "R1".into(),
+            total_fee: 29,
+            refund_fee: 29,
+            refund_desc: Some("退".repeat(MAX_REFUND_DESC_CHARS)),
+        };
+        assert!(refund_fields(&m, &r, "n").is_ok());
+        r.refund_desc = Some("退".repeat(MAX_REFUND_DESC_CHARS + 1));
+        let err = refund_fields(&m, &r, "n").expect_err("too long");
+        assert!(err.to_string().contains("refund_desc"), "{err}");
+        r.refund_desc = None;
+        r.order = OrderRef::TransactionId("42/../close".into());
+        let err = refund_fields(&m, &r, "n").expect_err("not an id");
+        assert!(err.to_string().contains("transaction_id"), "{err}");
+    }
+
+    #[test]
+    fn order_references_are_checked() {
+        assert_eq!(
+            OrderRef::out_trade_no("A1-x_y|z*@9").map(|o| o.field().1.to_owned()),
+            Ok("A1-x_y|z*@9".to_owned())
+        );
+        assert!(OrderRef::transaction_id("4".repeat(32)).is_ok());
+        for bad in ["", "a b", "a/b", "单号", "a\0b", &"1".repeat(33)] {
+            assert!(
+                matches!(OrderRef::out_trade_no(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+            assert!(
+                OrderRef::TransactionId(bad.into()).validate().is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -262,6 +262,40 @@ fn unpaid_orders_close_and_stay_closed() {
 }
 
 #[test]
+fn malformed_references_fail_before_any_network_call() {
+    let (sandbox, client, _merchant) = setup(SignType::Md5, false);
+    let bad = ["", "V2 C1", "../refund", "单号", &"9".repeat(33)];
+    for id in bad {
+        let errors = [
+            client.query_order(&OrderRef::OutTradeNo(id.into())),
+            client.query_order(&OrderRef::TransactionId(id.into())),
+        ]
+        .into_iter()
+        .map(|r| r.map(drop))
+        .chain([
+            client.close_order(id),
+            client
+                .query_refunds(&OrderRef::OutTradeNo(id.into()))
+                .map(drop),
+            client
+                .refund(&RefundRequest {
+                    order: OrderRef::TransactionId(id.into()),
+                    out_refund_no: "R1".into(),
+                    total_fee: 5,
+                    refund_fee: 5,
+                    refund_desc: None,
+                })
+                .map(drop),
+        ]);
+        for result in errors {
+            let err = result.expect_err(id);
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{id:?}: {err}");
+        }
+    }
+    assert_eq!(sandbox.stats().connections, 0, "{:?}", sandbox.stats());
+}
+
+#[test]
 fn a_wrong_api_key_is_refused() {
     let (sandbox, _client, _merchant) = setup(SignType::Md5, false);
     let mut config = sandbox.client_config_v2();
