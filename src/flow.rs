@@ -114,26 +114,57 @@ pub fn pay_params(
     now: u64,
     noncestr: &str,
 ) -> Result<PayParams> {
-    let mut fields = Fields::new();
-    fields.insert("appid".into(), merchant.appid.clone());
-    fields.insert("noncestr".into(), noncestr.to_owned());
-    fields.insert("package".into(), APP_PACKAGE.into());
-    fields.insert("partnerid".into(), merchant.partner_id.clone());
-    fields.insert("prepayid".into(), prepayid.to_owned());
-    fields.insert("timestamp".into(), now.to_string());
-    let sign = sign_sha1(&fields, &merchant.app_key)?.into_signature();
-    let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-    Ok(PayParams {
-        appid: take("appid"),
-        partnerid: take("partnerid"),
-        prepayid: take("prepayid"),
-        package: take("package"),
-        noncestr: take("noncestr"),
-        timestamp: take("timestamp"),
-        sign,
-        out_trade_no: order.out_trade_no().to_owned(),
-        total_fee: order.total_fee().get(),
-    })
+    let mut params = PayParams::unsigned(
+        &merchant.appid,
+        &merchant.partner_id,
+        prepayid,
+        order,
+        now,
+        noncestr,
+    );
+    params.sign = sign_sha1(&params.signed_fields(), &merchant.app_key)?.into_signature();
+    Ok(params)
+}
+
+impl PayParams {
+    /// The parameters for `prepayid` with an empty `sign`, for the API
+    /// generation's signature to fill in.
+    pub(crate) fn unsigned(
+        appid: &str,
+        partnerid: &str,
+        prepayid: &str,
+        order: &Order,
+        now: u64,
+        noncestr: &str,
+    ) -> PayParams {
+        PayParams {
+            appid: appid.to_owned(),
+            partnerid: partnerid.to_owned(),
+            prepayid: prepayid.to_owned(),
+            package: APP_PACKAGE.to_owned(),
+            noncestr: noncestr.to_owned(),
+            timestamp: now.to_string(),
+            sign: String::new(),
+            out_trade_no: order.out_trade_no().to_owned(),
+            total_fee: order.total_fee().get(),
+        }
+    }
+
+    /// The fields the 2014 and API v2 signatures cover, by their protocol
+    /// names: `appid, noncestr, package, partnerid, prepayid, timestamp`.
+    pub(crate) fn signed_fields(&self) -> Fields {
+        [
+            ("appid", &self.appid),
+            ("noncestr", &self.noncestr),
+            ("package", &self.package),
+            ("partnerid", &self.partnerid),
+            ("prepayid", &self.prepayid),
+            ("timestamp", &self.timestamp),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect()
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::clock::beijing_timestamp;
 use crate::error::{Error, Result};
-use crate::flow::{PayParams, APP_PACKAGE};
+use crate::flow::PayParams;
 use crate::merchant::V2Merchant;
 use crate::money::Fen;
 use crate::order::Order;
@@ -442,26 +442,16 @@ pub fn app_params(
     now: u64,
     nonce: &str,
 ) -> PayParams {
-    let mut f = Fields::new();
-    f.insert("appid".into(), merchant.appid.clone());
-    f.insert("noncestr".into(), nonce.to_owned());
-    f.insert("package".into(), APP_PACKAGE.into());
-    f.insert("partnerid".into(), merchant.mch_id.clone());
-    f.insert("prepayid".into(), prepay_id.to_owned());
-    f.insert("timestamp".into(), now.to_string());
-    let sign = sign_v2(&f, signer.key, signer.sign_type).into_signature();
-    let mut take = |k: &str| f.remove(k).unwrap_or_default();
-    PayParams {
-        appid: take("appid"),
-        partnerid: take("partnerid"),
-        prepayid: take("prepayid"),
-        package: take("package"),
-        noncestr: take("noncestr"),
-        timestamp: take("timestamp"),
-        sign,
-        out_trade_no: order.out_trade_no().to_owned(),
-        total_fee: order.total_fee().get(),
-    }
+    let mut params = PayParams::unsigned(
+        &merchant.appid,
+        &merchant.mch_id,
+        prepay_id,
+        order,
+        now,
+        nonce,
+    );
+    params.sign = sign_v2(&params.signed_fields(), signer.key, signer.sign_type).into_signature();
+    params
 }
 
 #[cfg(test)]

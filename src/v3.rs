@@ -12,7 +12,7 @@ use url::Url;
 use crate::aead;
 use crate::clock::beijing_rfc3339;
 use crate::error::{Error, Result};
-use crate::flow::{PayParams, APP_PACKAGE};
+use crate::flow::PayParams;
 use crate::merchant::V3Merchant;
 use crate::order::Order;
 use crate::rsa::VerifyingKey;
@@ -395,17 +395,16 @@ pub fn app_params(
     nonce: &str,
 ) -> PayParams {
     let message = format!("{}\n{now}\n{nonce}\n{prepay_id}\n", merchant.appid);
-    PayParams {
-        appid: merchant.appid.clone(),
-        partnerid: merchant.mchid.clone(),
-        prepayid: prepay_id.to_owned(),
-        package: APP_PACKAGE.to_owned(),
-        noncestr: nonce.to_owned(),
-        timestamp: now.to_string(),
-        sign: merchant.key.sign(message.as_bytes()),
-        out_trade_no: order.out_trade_no().to_owned(),
-        total_fee: order.total_fee().get(),
-    }
+    let mut params = PayParams::unsigned(
+        &merchant.appid,
+        &merchant.mchid,
+        prepay_id,
+        order,
+        now,
+        nonce,
+    );
+    params.sign = merchant.key.sign(message.as_bytes());
+    params
 }
 
 #[cfg(test)]
