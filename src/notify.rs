@@ -43,9 +43,26 @@ pub const V2_SUCCESS_REPLY: &str =
 /// The largest 2014 notification query string accepted.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 
+/// The longest failure message a reply carries, in characters (WeChat's
+/// `return_msg` is at most 128).
+pub const MAX_REPLY_MESSAGE_CHARS: usize = 128;
+
+/// `message` fit for a reply: control characters (which XML cannot carry)
+/// turned into spaces, and cut at [`MAX_REPLY_MESSAGE_CHARS`].
+fn reply_message(message: &str) -> String {
+    message
+        .chars()
+        .take(MAX_REPLY_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// An API v2 failure reply (WeChat will send the notification again).
 pub fn v2_failure_reply(message: &str) -> String {
-    xml::write([("return_code", "FAIL"), ("return_msg", message)])
+    xml::write([
+        ("return_code", "FAIL"),
+        ("return_msg", &reply_message(message)),
+    ])
 }
 
 /// Why a notification was refused. None of these may be answered with the
@@ -101,7 +118,7 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// The failure answer of an API v3 notification (sent with a 4xx/5xx status;
 /// WeChat will send it again). Success is an empty 200 or 204.
 pub fn v3_failure_reply(message: &str) -> String {
-    serde_json::json!({ "code": "FAIL", "message": message }).to_string()
+    serde_json::json!({ "code": "FAIL", "message": reply_message(message) }).to_string()
 }
 
 /// Verifies an API v3 payment notification: the `Wechatpay-*` headers'
@@ -457,6 +474,24 @@ impl SeenNotifications {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_replies_carry_short_printable_messages() {
+        let reason = format!("bad\0sign]]>\n{}", "长".repeat(10_000));
+        let v2 = xml::parse(v2_failure_reply(&reason).as_bytes()).expect("well-formed XML");
+        assert_eq!(v2["return_code"], "FAIL");
+        let msg = &v2["return_msg"];
+        assert!(msg.starts_with("bad sign]]> 长"), "{msg:?}");
+        assert_eq!(msg.chars().count(), MAX_REPLY_MESSAGE_CHARS);
+        let v3: serde_json::Value = serde_json::from_str(&v3_failure_reply(&reason)).expect("JSON");
+        let msg = v3["message"].as_str().expect("message");
+        assert!(msg.starts_with("bad sign]]> 长"), "{msg:?}");
+        assert_eq!(msg.chars().count(), MAX_REPLY_MESSAGE_CHARS);
+        assert_eq!(
+            v2_failure_reply("quota"),
+            xml::write([("return_code", "FAIL"), ("return_msg", "quota")])
+        );
+    }
     use crate::package::percent_encode;
     use crate::secret::Secret;
     use crate::sign::SignType;
