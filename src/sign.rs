@@ -261,8 +261,12 @@ pub fn sign_v2(fields: &Fields, api_key: &Secret, sign_type: SignType) -> Signed
 
 /// Signs `fields` with `scheme` and `key`, as the `wxpay sign` command does.
 /// For `legacy-package` the charset is taken from an `input_charset` field
-/// (UTF-8 when absent).
+/// (UTF-8 when absent). An empty key is refused: anybody could make that
+/// signature.
 pub fn sign(scheme: Scheme, key: &Secret, fields: &Fields) -> Result<SignedString> {
+    if key.is_empty() {
+        return Err(Error::InvalidArgument("the signing key is empty".into()));
+    }
     match scheme {
         Scheme::LegacyPackage => {
             let charset = match fields.get("input_charset") {
@@ -282,15 +286,11 @@ pub fn sign(scheme: Scheme, key: &Secret, fields: &Fields) -> Result<SignedStrin
 /// Parses a flat JSON object whose values are strings or integers (integers
 /// become their decimal text) into [`Fields`].
 pub fn fields_from_json(json: &str) -> Result<Fields> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-        document: "params",
-        reason: e.to_string(),
+    let map = crate::json::unique_object(json, "params", |reason| {
+        Error::InvalidArgument(format!(
+            "params must be a JSON object of string fields with distinct keys ({reason})"
+        ))
     })?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(Error::InvalidArgument(
-            "params must be a JSON object of string fields".into(),
-        ));
-    };
     map.into_iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => Ok((k, s)),
@@ -471,6 +471,20 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_key_is_refused_by_every_scheme() {
+        // A signature keyed with nothing is one anybody can make.
+        let params = fields(&[("appid", "wx1"), ("noncestr", "n")]);
+        for scheme in Scheme::ALL {
+            let refused = sign(scheme, &Secret::new(""), &params);
+            assert!(
+                matches!(refused, Err(Error::InvalidArgument(ref m)) if m.contains("key")),
+                "{scheme:?} signed with an empty key"
+            );
+            assert!(sign(scheme, &Secret::new("K"), &params).is_ok());
+        }
+    }
+
+    #[test]
     fn scheme_names_parse() {
         for s in Scheme::ALL {
             assert_eq!(s.as_str().parse::<Scheme>().expect("known"), s);
@@ -485,6 +499,12 @@ mod tests {
         assert!(fields_from_json(r#"{"a":1.5}"#).is_err());
         assert!(fields_from_json(r#"{"a":{"b":"c"}}"#).is_err());
         assert!(fields_from_json(r#"["a"]"#).is_err());
+        // The last of two equal keys would win silently in serde_json.
+        let twice = fields_from_json(r#"{"total_fee":"1","total_fee":"100000"}"#);
+        assert!(
+            matches!(&twice, Err(Error::InvalidArgument(m)) if m.contains("total_fee")),
+            "{twice:?}"
+        );
         assert!(matches!(
             fields_from_json("{"),
             Err(Error::InvalidJson {
