@@ -9,7 +9,10 @@
 #      port of its own; v3.c does the same for API v3 (public-key mode),
 #      verifying the signed notification with its Wechatpay-* headers;
 #   2. the same programs built with -fsanitize=address,undefined (LeakSanitizer
-#      on), linked against the static library;
+#      on), linked against the static library; and tests/c/malformed.c, at least
+#      10,000 generated malformed calls to every exported function (each refused,
+#      none reaching the sandbox), run natively against the shared library and
+#      with ASAN+UBSAN against the static one (not under valgrind: too slow);
 #   3. include/wxpay.h compiled as C++ (cpp_compat), and the install recipe
 #      of README.md (header, library, wxpay.pc from wxpay.pc.in) followed by a
 #      build of tests/c/pay.c with `pkg-config --cflags --libs wxpay`;
@@ -151,6 +154,7 @@ run_pay() { expect_output 'pay: [0-9]* orders, 0 failed' "$@" "$BASE" 3 2; }
 run_abuse() { arm_quota_fault && expect_output 'abuse: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 run_lifecycle() { expect_output 'lifecycle: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 run_v3() { expect_output 'v3: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+run_malformed() { expect_output 'malformed: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 
 # ---------------------------------------------------------------- sandbox
 "$WXPAY_BIN" sandbox --port 0 >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
@@ -181,6 +185,10 @@ step "compile pay.c, abuse.c, lifecycle.c, v3.c (shared)" compile_pair shared "$
 step "compile pay.c, abuse.c, lifecycle.c, v3.c (static)" compile_pair static "${STATIC_LINK[@]}"
 step "compile pay.c, abuse.c, lifecycle.c, v3.c (static, ASAN+UBSAN)" \
     compile_pair asan "${SANITIZE[@]}" "${STATIC_LINK[@]}"
+step "compile malformed.c (shared)" compile malformed-shared malformed.c "${SHARED_LINK[@]}"
+step "compile malformed.c (static, ASAN+UBSAN)" \
+    compile malformed-asan malformed.c "${SANITIZE[@]}" "${STATIC_LINK[@]}"
+step "malformed: 10^4 malformed calls per function (shared)" run_malformed "$WORK/malformed-shared"
 
 for link in shared static; do
     step "valgrind pay ($link)" run_pay valgrind_clean "$WORK/vg-pay-$link.log" "$WORK/pay-$link"
@@ -201,6 +209,7 @@ step "ASAN+UBSAN pay" run_pay "$WORK/pay-asan"
 step "ASAN+UBSAN abuse" run_abuse "$WORK/abuse-asan"
 step "ASAN+UBSAN lifecycle" run_lifecycle "$WORK/lifecycle-asan"
 step "ASAN+UBSAN v3" run_v3 "$WORK/v3-asan"
+step "ASAN+UBSAN malformed" run_malformed "$WORK/malformed-asan"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 if command -v g++ >/dev/null 2>&1; then

@@ -2,7 +2,9 @@
 # Runs the host tests of the checked-in uniffi bindings against the debug
 # build, with a sandbox gateway started here on a free loopback port:
 #
-#   python        tests/bindings/test_wxpay.py on bindings/python/wxpay.py (python3)
+#   python        tests/bindings/test_wxpay.py on bindings/python/wxpay.py (python3),
+#                 then tests/bindings/test_malformed_uniffi.py: at least 10,000
+#                 generated malformed calls to every method and function
 #   kotlin        tests/bindings/TestWxPay.kt + bindings/kotlin/com/wxpay/wxpay.kt,
 #                 compiled by one kotlinc run, on the JVM with JNA
 #   swift-header  tests/bindings/swift_header_check.c: bindings/swift/wxpayFFI.h
@@ -122,7 +124,8 @@ run_suite() {
 }
 
 python_suite() {
-    WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_wxpay.py" "$base"
+    WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_wxpay.py" "$base" &&
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$base"
 }
 
 kotlin_suite() {
