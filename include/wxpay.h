@@ -198,6 +198,12 @@ const char *wxpay_result_message(int32_t code);
  No network call is made here. On failure returns a non-zero `WXPAY_ERR_*`
  code and `*out_client` stays NULL.
 
+ Logging: when the environment variable `WXPAY_LOG` is `error`, `warn`,
+ `info`, `debug` or `trace` at the first call of this function, the
+ library writes its log lines (`wxpay[LEVEL] target: message`) to standard
+ error from then on. They never contain a key, a secret, a token or a
+ signature.
+
  Error reporting (the same for every function with `out_error`): on entry
  `*out_error` is set to NULL (when `out_error` is not NULL); on failure it
  receives a JSON document `{"code": N, "kind": "...", "message": "...",

@@ -26,6 +26,10 @@
 # Usage: scripts/check-c-abi.sh        (from anywhere; CARGO_TARGET_DIR honoured)
 # Env:   WXPAY_SKIP_BUILD=1  do not run `cargo build --all-features --lib --bin wxpay`
 #                            first (it is a no-op right after `cargo test --all-features`)
+#        WXPAY_OUTPUT_DIR=DIR  keep every step's log and the sandbox's output in
+#                            DIR/c-abi/ (otherwise they are deleted at exit)
+#        WXPAY_LOG=LEVEL     the library's log level (src/logging.rs); pytest then
+#                            runs with -s, so the log lines reach the step's log
 # The last line reads "check-c-abi: N passed, N failed"; exit status 0 when none failed.
 
 set -uo pipefail
@@ -86,6 +90,10 @@ cleanup() {
         kill "$SANDBOX_PID" 2>/dev/null
         wait "$SANDBOX_PID" 2>/dev/null
     fi
+    if [ -n "${WXPAY_OUTPUT_DIR:-}" ]; then
+        mkdir -p "$WXPAY_OUTPUT_DIR/c-abi" &&
+            cp "$WORK"/*.log "$WORK"/sandbox.* "$WXPAY_OUTPUT_DIR/c-abi/" 2>/dev/null
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -96,7 +104,8 @@ step() {
     local name="$1"
     shift
     local out="$WORK/step-$((passed + failed)).log"
-    if "$@" >"$out" 2>&1; then
+    printf '==> %s\n' "$name" >"$out"
+    if "$@" >>"$out" 2>&1; then
         passed=$((passed + 1))
         log "ok   $name"
     else
@@ -245,7 +254,7 @@ step "install recipe + pkg-config (wxpay.pc.in)" install_with_pkg_config
 step "pytest bindings/python-ctypes" \
     env WXPAY_LIB="$SHARED_LIB" WXPAY_BIN="$WXPAY_BIN" PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH="$ROOT/bindings/python-ctypes${PYTHONPATH:+:$PYTHONPATH}" \
-    "$PYTHON" -m pytest -p no:cacheprovider -q "$ROOT/bindings/python-ctypes/tests"
+    "$PYTHON" -m pytest -p no:cacheprovider -q ${WXPAY_LOG:+-s} "$ROOT/bindings/python-ctypes/tests"
 # pytest's own summary line, for the log (shown in full above on failure).
 grep -E '[0-9]+ passed' "$WORK/step-$((passed + failed - 1)).log" | tail -n 1 >&2
 

@@ -21,7 +21,9 @@
 #
 # Usage: scripts/check-uniffi.sh [python|kotlin|swift-header ...]   (default: all)
 # Env:   WXPAY_SKIP_BUILD=1 skips the cargo build (the artifacts must exist);
-#        CARGO_TARGET_DIR and KOTLIN_COMPILER_VERSION are honoured.
+#        CARGO_TARGET_DIR and KOTLIN_COMPILER_VERSION are honoured;
+#        WXPAY_OUTPUT_DIR=DIR keeps the sandbox's output in DIR/uniffi/ (the
+#        suites write to this script's own stdout and stderr).
 # Ends with "check-uniffi: N passed, M failed" (one count per suite); exits 1
 # when a suite fails.
 set -euo pipefail
@@ -86,6 +88,10 @@ cleanup() {
     if [ -n "$sandbox_pid" ]; then
         kill "$sandbox_pid" 2>/dev/null || true
         wait "$sandbox_pid" 2>/dev/null || true
+    fi
+    if [ -n "${WXPAY_OUTPUT_DIR:-}" ]; then
+        mkdir -p "$WXPAY_OUTPUT_DIR/uniffi" &&
+            cp "$work"/sandbox.* "$WXPAY_OUTPUT_DIR/uniffi/" 2>/dev/null || true
     fi
     rm -rf "$work"
 }

@@ -166,6 +166,13 @@ impl ClientBuilder {
                 downloading: Mutex::new(()),
             },
         };
+        log::debug!(
+            "client ready: api {}, gateway {}://{}{}",
+            self.config.api.as_str(),
+            api_base.scheme(),
+            api_base.host_str().unwrap_or_default(),
+            api_base.port().map(|p| format!(":{p}")).unwrap_or_default()
+        );
         Ok(Client {
             api_base,
             transport,
@@ -211,6 +218,12 @@ impl Client {
     /// API v2: `unifiedorder` (its answer verified), then the parameters
     /// signed with the merchant's algorithm.
     pub fn build_pay_params(&self, order: &Order) -> Result<PayParams> {
+        log::trace!(
+            "build_pay_params: out_trade_no {}, {} fen, api {}",
+            order.out_trade_no(),
+            order.total_fee(),
+            self.config.api.as_str()
+        );
         let now = self.clock.now_unix();
         let nonce = self.nonces.nonce();
         match &self.generation {
@@ -302,9 +315,12 @@ impl Client {
             now,
             &self.nonces.nonce(),
         )?;
+        log::debug!("downloading the platform certificates");
         let response = self.transport.send(&request)?;
         if !(200..300).contains(&response.status) {
-            return Err(v3::error_of(&response));
+            let err = v3::error_of(&response);
+            log::debug!("certificate download refused: {err}");
+            return Err(err);
         }
         let keys = v3::platform_certificates(
             &v3::json_body(&response)?,
@@ -318,8 +334,17 @@ impl Client {
         v3::verify_signed(&headers, &response.body, self.clock.now_unix(), |serial| {
             keys.get(serial).cloned()
         })
-        .map_err(|e| Error::MalformedResponse(format!("the certificates answer: {e}")))?;
-        log::debug!("downloaded {} platform certificate(s)", keys.len());
+        .map_err(|e| {
+            log::debug!("the certificates answer does not verify: {e}");
+            Error::MalformedResponse(format!("the certificates answer: {e}"))
+        })?;
+        let mut serials: Vec<&str> = keys.keys().map(String::as_str).collect();
+        serials.sort_unstable();
+        log::debug!(
+            "downloaded {} platform certificate(s): serial {}",
+            keys.len(),
+            serials.join(", ")
+        );
         let count = keys.len();
         let mut store = certs.write().unwrap_or_else(PoisonError::into_inner);
         store.keys = keys;
@@ -358,15 +383,20 @@ impl Client {
                 expected_total_fee,
             )
         };
-        match verify() {
+        let verified = match verify() {
             Err(notify::NotifyError::Signature(SignatureError::UnknownSerial(_)))
                 if self.v3_uses_certificates() =>
             {
+                log::debug!(
+                    "v3 notification signed with a key serial this client does not know: downloading the platform certificates once"
+                );
                 self.download_certificates()?;
-                verify().map_err(invalid)
+                verify()
             }
-            other => other.map_err(invalid),
-        }
+            other => other,
+        };
+        log_notification("v3 payment", &verified, |n| &n.out_trade_no);
+        verified.map_err(invalid)
     }
 
     /// The refunds of an order (API v2 `refundquery`).
@@ -418,6 +448,15 @@ impl Client {
                 notify::verify_v2_payment(body, merchant, expected_total_fee)
             }
         };
+        log_notification(
+            match self.generation {
+                Generation::Legacy { .. } => "2014 payment",
+                Generation::V2 { .. } => "v2 payment",
+                Generation::V3 { .. } => "v3 payment",
+            },
+            &verified,
+            |n| &n.out_trade_no,
+        );
         verified.map_err(|e| Error::InvalidNotification(e.to_string()))
     }
 
@@ -427,12 +466,13 @@ impl Client {
         body: &[u8],
         expected_refund_fee: Option<Fen>,
     ) -> Result<RefundNotification> {
-        notify::verify_v2_refund(
+        let verified = notify::verify_v2_refund(
             body,
             self.v2_merchant("refund notification")?,
             expected_refund_fee,
-        )
-        .map_err(|e| Error::InvalidNotification(e.to_string()))
+        );
+        log_notification("v2 refund", &verified, |n| &n.out_refund_no);
+        verified.map_err(|e| Error::InvalidNotification(e.to_string()))
     }
 
     /// The body that acknowledges a verified notification (`success`, or the
@@ -478,7 +518,12 @@ impl Client {
     fn send_genprepay(&self, token: &AccessToken, body: &PrepayBody) -> Result<String> {
         let request = genprepay_request(&self.api_base, token, body)?;
         let response = self.transport.send(&request)?;
-        parse_genprepay_response(&response)
+        let prepayid = parse_genprepay_response(&response);
+        match &prepayid {
+            Ok(_) => log::trace!("genprepay issued a prepayid (traceid {})", body.traceid),
+            Err(e) => log::debug!("genprepay failed (traceid {}): {e}", body.traceid),
+        }
+        prepayid
     }
 
     /// The current access_token, fetched when there is none or it is due.
@@ -527,8 +572,10 @@ impl Client {
         };
         let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(key) = slot.as_ref() {
+            log::trace!("simulation environment: sign key cached");
             return Ok(key.clone());
         }
+        log::debug!("simulation environment: fetching the sign key (getsignkey)");
         let mut fields = Fields::new();
         fields.insert("mch_id".into(), merchant.mch_id.clone());
         fields.insert("nonce_str".into(), self.nonces.nonce());
@@ -615,8 +662,16 @@ impl Client {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .fetched_at;
-        let due = fetched_at.is_none_or(|at| self.clock.now_unix() >= at + refresh_secs);
+        let now = self.clock.now_unix();
+        let due = fetched_at.is_none_or(|at| now >= at + refresh_secs);
         if due {
+            match fetched_at {
+                None => log::debug!("no platform certificate yet: downloading them"),
+                Some(at) => log::debug!(
+                    "platform certificates {} s old (refresh every {refresh_secs} s): downloading them",
+                    now.saturating_sub(at)
+                ),
+            }
             self.download_certificates()?;
         }
         Ok(())
@@ -643,11 +698,16 @@ impl Client {
             self.clock.now_unix(),
             &self.nonces.nonce(),
         )?;
+        // The path without its query (which names the merchant).
+        let shown = path.split('?').next().unwrap_or_default();
         let response = self.transport.send(&request)?;
         if !(200..300).contains(&response.status) {
-            return Err(v3::error_of(&response));
+            let err = v3::error_of(&response);
+            log::debug!("v3 {shown}: {err}");
+            return Err(err);
         }
         let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
+            log::debug!("v3 {shown}: HTTP {} answer is not signed", response.status);
             Error::MalformedResponse(
                 "a 2xx answer without Wechatpay-* signature headers (forged?)".into(),
             )
@@ -658,13 +718,24 @@ impl Client {
             })
         };
         let verified = match verify() {
-            Err(SignatureError::UnknownSerial(_)) if self.v3_uses_certificates() => {
+            Err(SignatureError::UnknownSerial(serial)) if self.v3_uses_certificates() => {
+                log::debug!(
+                    "v3 {shown}: answer signed with unknown serial {serial}: downloading the platform certificates once"
+                );
                 self.download_certificates()?;
                 verify()
             }
             other => other,
         };
-        verified.map_err(|e| Error::MalformedResponse(format!("answer signature: {e}")))?;
+        verified.map_err(|e| {
+            log::debug!("v3 {shown}: answer signature refused: {e}");
+            Error::MalformedResponse(format!("answer signature: {e}"))
+        })?;
+        log::trace!(
+            "v3 {shown}: HTTP {} answer verified (serial {})",
+            response.status,
+            headers.serial
+        );
         if response.body.is_empty() {
             return Ok(None);
         }
@@ -695,6 +766,42 @@ impl Client {
         let signer = self.v2_signer(&key);
         let request = v2::request(&self.api_base, path, sandbox_key.is_some(), fields, &signer);
         let response = transport.send(&request)?;
-        v2::parse_response(&response, &signer)
+        let answer = v2::parse_response(&response, &signer);
+        match &answer {
+            Ok(_) => log::trace!("v2 {path}: answer verified ({})", signer.sign_type.as_str()),
+            Err(e) => log::debug!("v2 {path}: {e}"),
+        }
+        answer
+    }
+}
+
+/// Logs a notification's verification outcome: the order it verified for, or
+/// which check refused it (never what the notification carried).
+fn log_notification<T>(
+    kind: &str,
+    verified: &std::result::Result<T, notify::NotifyError>,
+    id: impl Fn(&T) -> &str,
+) {
+    match verified {
+        Ok(n) => log::debug!("{kind} notification verified for {}", id(n)),
+        Err(e) => log::debug!("{kind} notification refused: {}", refused_by(e)),
+    }
+}
+
+/// The check that refused a notification. The variants whose text quotes the
+/// notification (an element, a key, a serial, a JSON value) are named without
+/// it; the others name only fields this library knows, or amounts.
+fn refused_by(e: &notify::NotifyError) -> String {
+    use notify::NotifyError as N;
+    match e {
+        N::Xml(xml::XmlError::Entity(_)) => "the XML has an undeclared entity reference".into(),
+        N::Xml(xml::XmlError::Duplicate(_)) => "an XML element appears more than once".into(),
+        N::Xml(xml::XmlError::Shape(_)) => "the XML is not a flat <xml> message".into(),
+        N::Query(_) => "the query string is malformed".into(),
+        N::Signature(SignatureError::UnknownSerial(_)) => {
+            "signed with a key serial this client does not know".into()
+        }
+        N::Json(_) => "the body is not the documented JSON".into(),
+        other => other.to_string(),
     }
 }

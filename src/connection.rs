@@ -179,6 +179,7 @@ impl ConnectionPool {
                     self.connect_timeout.as_millis()
                 ),
             })??;
+        log::trace!("{}: opened a new connection", origin.host_header());
         Ok(Connection {
             origin: origin.clone(),
             sender,

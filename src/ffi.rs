@@ -846,6 +846,12 @@ pub extern "C" fn wxpay_result_message(code: i32) -> *const c_char {
 /// No network call is made here. On failure returns a non-zero `WXPAY_ERR_*`
 /// code and `*out_client` stays NULL.
 ///
+/// Logging: when the environment variable `WXPAY_LOG` is `error`, `warn`,
+/// `info`, `debug` or `trace` at the first call of this function, the
+/// library writes its log lines (`wxpay[LEVEL] target: message`) to standard
+/// error from then on. They never contain a key, a secret, a token or a
+/// signature.
+///
 /// Error reporting (the same for every function with `out_error`): on entry
 /// `*out_error` is set to NULL (when `out_error` is not NULL); on failure it
 /// receives a JSON document `{"code": N, "kind": "...", "message": "...",
@@ -868,6 +874,7 @@ pub unsafe extern "C" fn wxpay_client_new(
     out_error: *mut *mut c_char,
 ) -> i32 {
     ffi_boundary(out_error, || {
+        crate::logging::init_from_env();
         // SAFETY: the caller's contract on each pointer (see the doc).
         unsafe { clear_out(out_client, "out_client")? };
         let json = unsafe { read_str(config_json, "config_json")? };

@@ -73,6 +73,11 @@ pub fn parse_token_response(response: &HttpResponse, now: u64) -> Result<AccessT
         .ok_or_else(|| {
             Error::MalformedResponse("token response has no positive expires_in".into())
         })?;
+    if expires_in > MAX_EXPIRES_IN {
+        log::debug!(
+            "token response claims expires_in {expires_in} s: capped to {MAX_EXPIRES_IN} s"
+        );
+    }
     Ok(AccessToken::new(
         Secret::new(token),
         now,

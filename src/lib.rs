@@ -39,6 +39,7 @@ pub mod ffi;
 pub mod flow;
 pub mod gateway;
 mod json;
+pub mod logging;
 pub mod merchant;
 pub mod money;
 pub mod nonce;

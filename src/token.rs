@@ -141,20 +141,34 @@ impl TokenStore for MemoryTokenStore {
         let seen_fetches = {
             let state = self.state();
             if let Some(token) = state.token.as_ref().filter(|t| t.is_fresh(now)) {
+                log::trace!(
+                    "access_token cache hit (due for refresh in {} s)",
+                    token.refresh_after() - now
+                );
                 return Ok(token.clone());
             }
+            log::trace!(
+                "access_token cache miss: {}",
+                if state.token.is_some() {
+                    "the token is due for refresh"
+                } else {
+                    "no token yet"
+                }
+            );
             state.fetches
         };
         let _flight = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
         {
             let state = self.state();
             if let Some(token) = state.token.as_ref().filter(|t| t.is_fresh(now)) {
+                log::trace!("access_token fetched by another caller while this one waited");
                 return Ok(token.clone());
             }
             // A fetch finished while we waited and failed: share its error
             // rather than start a storm of fetches behind it.
             if state.fetches != seen_fetches {
                 if let Some(err) = &state.last_error {
+                    log::debug!("access_token fetch failed while this caller waited: {err}");
                     return Err(err.clone());
                 }
             }
@@ -164,10 +178,18 @@ impl TokenStore for MemoryTokenStore {
         state.fetches += 1;
         match &result {
             Ok(token) => {
+                log::debug!(
+                    "access_token stored in memory (fetch #{}, due for refresh at Unix time {})",
+                    state.fetches,
+                    token.refresh_after()
+                );
                 state.token = Some(token.clone());
                 state.last_error = None;
             }
-            Err(err) => state.last_error = Some(err.clone()),
+            Err(err) => {
+                log::debug!("access_token fetch #{} failed: {err}", state.fetches);
+                state.last_error = Some(err.clone());
+            }
         }
         result
     }
@@ -175,7 +197,12 @@ impl TokenStore for MemoryTokenStore {
     fn invalidate(&self, stale: &AccessToken) {
         let mut state = self.state();
         if state.token.as_ref().is_some_and(|t| t.same_value(stale)) {
+            log::debug!("access_token invalidated: the next call fetches a new one");
             state.token = None;
+        } else {
+            log::trace!(
+                "access_token to invalidate is no longer the stored one: kept the newer one"
+            );
         }
     }
 }

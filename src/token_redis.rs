@@ -259,8 +259,12 @@ impl RedisTokenStore {
     /// since we looked.
     fn fetch_locked(&self, now: u64, fetch: FetchToken<'_>) -> Result<AccessToken> {
         if let Some(token) = self.read_token(now)? {
+            log::debug!(
+                "access_token stored by another process before the lock was ours: using it"
+            );
             return Ok(token);
         }
+        log::debug!("holding the Redis refresh lock: fetching an access_token");
         match fetch() {
             Ok(token) => {
                 // The gateway has replaced the old token already: hand the
@@ -281,20 +285,34 @@ impl RedisTokenStore {
 impl TokenStore for RedisTokenStore {
     fn get_or_fetch(&self, now: u64, fetch: FetchToken<'_>) -> Result<AccessToken> {
         if let Some(token) = self.local().as_ref().filter(|t| t.is_fresh(now)) {
+            log::trace!("access_token cache hit in this process");
             return Ok(token.clone());
         }
         let owner = RandomNonce.nonce();
         let started = Instant::now();
         let started_ms = unix_ms();
         let deadline = started + self.lock_ttl + self.timeout;
+        let mut waited = false;
         let token = loop {
             if let Some(token) = self.read_token(now)? {
+                log::trace!(
+                    "access_token read from Redis{}",
+                    if waited {
+                        " after another process refreshed it"
+                    } else {
+                        ""
+                    }
+                );
                 break token;
             }
             // A fetch that failed while we waited: take its error rather
             // than fetch again behind it.
             if let Some(err) = self.shared_error_since(started_ms)? {
+                log::debug!("another process's access_token fetch failed: {err}");
                 return Err(err);
+            }
+            if !waited {
+                log::trace!("no fresh access_token in Redis: trying the refresh lock");
             }
             if self.try_lock(&owner)? {
                 let result = self.fetch_locked(now, fetch);
@@ -306,6 +324,10 @@ impl TokenStore for RedisTokenStore {
                     "no access_token appeared within {} ms while another process held the refresh lock",
                     (deadline - started).as_millis()
                 )));
+            }
+            if !waited {
+                log::debug!("another process holds the refresh lock: waiting for its access_token");
+                waited = true;
             }
             thread::sleep(POLL_INTERVAL);
         };

@@ -2,8 +2,7 @@
 //! the [`Transport`] that carries one to the other.
 //!
 //! [`HttpTransport`] is the production transport: HTTP/1.1 over keep-alive
-//! connections (see [`crate::connection`]: a thread that makes call after
-//! call uses one connection), rustls with the ring provider and the Mozilla
+//! connections (a thread that makes call after call uses one connection), rustls with the ring provider and the Mozilla
 //! root store (certificates always verified), a connect timeout, a cap on
 //! response size, and a **total** timeout over the whole exchange, last body
 //! byte included: a peer that dribbles a byte at a time cannot hold a call
@@ -317,6 +316,10 @@ impl HttpTransport {
                 // An idle connection the server had closed: nothing was
                 // sent, so the request goes again, once, on a new one.
                 Err(SendError::Unsent(unsent, _)) if connection.reused => {
+                    log::debug!(
+                        "{}: the server had closed the idle connection; sending again on a new one",
+                        origin.host_header()
+                    );
                     connection = self.pool.open(&origin).await?;
                     outgoing = *unsent;
                 }
@@ -396,7 +399,19 @@ impl Transport for HttpTransport {
             .0
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("the HTTP runtime is shut down".into()))?;
-        runtime.block_on(async {
+        // Scheme, host and path only: the query carries the access_token
+        // (and, on a token fetch, the app secret).
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let shown = format!(
+            "{}://{}",
+            request.url.scheme(),
+            &request.url[url::Position::BeforeHost..url::Position::AfterPath]
+        );
+        let started = std::time::Instant::now();
+        let result = runtime.block_on(async {
             match tokio::time::timeout(self.timeout, self.exchange(request)).await {
                 Ok(Ok((response, connection))) => {
                     // Back in the pool before the caller's next request.
@@ -412,7 +427,17 @@ impl Transport for HttpTransport {
                     ),
                 }),
             }
-        })
+        });
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(response) => log::trace!(
+                "{method} {shown}: HTTP {}, {} bytes in {ms} ms",
+                response.status,
+                response.body.len()
+            ),
+            Err(e) => log::debug!("{method} {shown}: failed after {ms} ms: {e}"),
+        }
+        result
     }
 }
 

@@ -786,6 +786,7 @@ impl WxPayClient {
     #[uniffi::constructor]
     pub fn new(config: Config) -> Result<Arc<Self>, WxPayError> {
         guard(|| {
+            crate::logging::init_from_env();
             let inner = crate::Client::new(config.into_core()?)?;
             Ok(Arc::new(WxPayClient { inner }))
         })

@@ -66,9 +66,14 @@ fn library(name: &str) -> PathBuf {
 
 fn run(command: &mut Command) -> Output {
     let shown = format!("{command:?}");
-    command
+    let output = command
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"))
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    // Passed on to the test's own output (shown on failure, or always with
+    // `--nocapture`), so the programs' log lines (`WXPAY_LOG`) are seen too.
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    output
 }
 
 fn check_gcc() {

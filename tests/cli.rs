@@ -21,7 +21,26 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .expect("stdin")
         .write_all(stdin.as_bytes())
         .expect("write stdin");
-    child.wait_with_output().expect("wxpay exits")
+    echo(child.wait_with_output().expect("wxpay exits"))
+}
+
+/// Passes on what a child printed, to the test's own output (libtest shows it
+/// for a failing test, or for every test with `--nocapture`), so its log
+/// lines (`WXPAY_LOG`) are seen with the rest.
+fn echo(output: Output) -> Output {
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Where a long-running child's standard error goes: nowhere, unless
+/// `WXPAY_LOG` asks for its log lines.
+fn child_stderr() -> Stdio {
+    if std::env::var_os("WXPAY_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
 }
 
 fn stdout(output: &Output) -> String {
@@ -153,7 +172,7 @@ fn sign_legacy_sha1_masks_the_app_key() {
                 .take()
                 .expect("stdin")
                 .write_all(br#"{"noncestr":"n","appid":"wx1","timestamp":1399514976}"#)?;
-            child.wait_with_output()
+            child.wait_with_output().map(echo)
         })
         .expect("runs");
     assert!(output.status.success(), "{}", stderr(&output));
@@ -191,7 +210,7 @@ fn sandbox_process() -> SandboxProcess {
     let mut child = wxpay()
         .args(["sandbox", "--port", "0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(child_stderr())
         .spawn()
         .expect("sandbox starts");
     let mut line = String::new();

@@ -6,7 +6,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -122,14 +122,30 @@ fn load(config: &PathBuf, prefix: &str, orders: u32, threads: u32) -> Child {
         .args(["--prefix", prefix, "--config"])
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // With `WXPAY_LOG`, the log lines go straight to the test's standard
+        // error: a pipe read only at exit could fill and stall a child that
+        // holds the refresh lock.
+        .stderr(if std::env::var_os("WXPAY_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
         .spawn()
         .expect("wxpay load runs")
 }
 
+/// Waits for a `wxpay load` and passes on what it printed to the test's own
+/// output (shown on failure, or always with `--nocapture`), log lines included.
+fn wait(child: Child) -> Output {
+    let output = child.wait_with_output().expect("wxpay load exits");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
 /// Waits for a `wxpay load` and returns its JSON summary; fails on failure.
 fn summary(child: Child) -> serde_json::Value {
-    let output = child.wait_with_output().expect("wxpay load exits");
+    let output = wait(child);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -291,7 +307,7 @@ fn a_quota_error_is_shared_not_retried_by_every_waiter() {
         .map(|p| load(&config, &format!("q{p}x"), 1, 1))
         .collect();
     for child in children {
-        let output = child.wait_with_output().expect("exits");
+        let output = wait(child);
         assert!(!output.status.success());
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("gateway:45009"), "{stdout}");

@@ -260,6 +260,7 @@ impl From<SchemeArg> for Scheme {
 }
 
 fn main() -> ExitCode {
+    wxpay::logging::init_from_env();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pay(args) => pay(args),

@@ -119,13 +119,24 @@ impl Gateway {
         // A new token replaces the previous one at once, as the real gateway
         // does after its short overlap: processes that each fetch their own
         // token break each other's calls.
-        let value = format!("{}{}", RandomNonce.nonce(), RandomNonce.nonce());
+        // Recognisable (`sandboxtoken` and 64 random hex digits), so a scan of
+        // logs and output finds any that leaks.
+        let value = format!(
+            "{}{}{}",
+            super::defaults::ACCESS_TOKEN_PREFIX,
+            RandomNonce.nonce(),
+            RandomNonce.nonce()
+        );
         let ttl = self.config.token_ttl_secs;
         self.current = Some(IssuedToken {
             value: value.clone(),
             expires_at: now + ttl,
         });
         self.token_fetches += 1;
+        log::debug!(
+            "sandbox: issued access_token #{} (lives {ttl} s); the previous one is void",
+            self.token_fetches
+        );
         Reply(json!({ "access_token": value, "expires_in": ttl }))
     }
 
@@ -371,6 +382,12 @@ mod tests {
         assert_eq!(reply.errcode(), 0);
         assert_eq!(reply.0["expires_in"], 7200);
         assert_eq!(gw.token_fetches, 1);
+        let token = reply.0["access_token"].as_str().expect("a token");
+        let random = token
+            .strip_prefix(crate::sandbox::defaults::ACCESS_TOKEN_PREFIX)
+            .expect("the sandbox prefix");
+        assert_eq!(random.len(), 64, "{token}");
+        assert!(random.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub mod defaults {
     pub const PARTNER_KEY: &str = "8934e7d15453e97507ef794cf7b0519d";
     /// The lifetime of the tokens the sandbox issues, in seconds.
     pub const TOKEN_TTL_SECS: u64 = 7200;
+    /// How every access_token the sandbox issues begins; 64 random lower-case
+    /// hex digits follow. A token is opaque to clients: the prefix only makes
+    /// a leaked one easy to find in logs and output.
+    pub const ACCESS_TOKEN_PREFIX: &str = "sandboxtoken";
     /// The example API v2 merchant id.
     pub const MCH_ID: &str = "10000100";
     /// The example API v2 key.
@@ -415,6 +419,9 @@ impl fmt::Debug for Sandbox {
 
 impl Sandbox {
     /// Starts a sandbox for `config` on a free port of 127.0.0.1.
+    ///
+    /// Like every way of starting a sandbox, it installs the standard-error
+    /// logger when `WXPAY_LOG` asks for one ([`crate::logging::init_from_env`]).
     pub fn start(config: SandboxConfig) -> io::Result<Sandbox> {
         Sandbox::bind(config, SocketAddr::from(([127, 0, 0, 1], 0)))
     }
@@ -430,6 +437,7 @@ impl Sandbox {
         addr: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> io::Result<Sandbox> {
+        crate::logging::init_from_env();
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -65,6 +65,12 @@ impl Notifier {
         let attempts = shared.config.notify_attempts.max(1);
         let pause = Duration::from_millis(shared.config.notify_retry_ms);
         self.runtime.spawn(async move {
+            let what = format!(
+                "sandbox: {} notification for {} to {}",
+                outgoing.kind,
+                outgoing.out_trade_no,
+                without_query(&outgoing.url)
+            );
             for attempt in 0..attempts {
                 if attempt > 0 {
                     tokio::time::sleep(pause * attempt).await;
@@ -78,19 +84,42 @@ impl Notifier {
                 for (name, value) in &outgoing.headers {
                     post = post.header(name.as_str(), value.as_str());
                 }
-                let Ok(response) = post.send().await else {
-                    continue;
+                let n = attempt + 1;
+                let response = match post.send().await {
+                    Ok(response) => response,
+                    Err(e) => {
+                        log::debug!("{what}, attempt {n}/{attempts}: {}", e.without_url());
+                        continue;
+                    }
                 };
                 let status = response.status().as_u16();
                 let Ok(reply) = response.bytes().await else {
+                    log::debug!("{what}, attempt {n}/{attempts}: HTTP {status}, body cut off");
                     continue;
                 };
                 if outgoing.acknowledged_by(status, &reply) {
+                    log::debug!("{what}, attempt {n}/{attempts}: acknowledged (HTTP {status})");
                     shared.notifications()[index].acknowledged = true;
                     return;
                 }
+                log::debug!("{what}, attempt {n}/{attempts}: HTTP {status}, not acknowledged");
             }
+            log::debug!("{what}: not acknowledged after {attempts} attempts, given up");
         });
+    }
+}
+
+/// `scheme://host:port/path` of a URL, without its query or credentials.
+fn without_query(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "an unparsable URL".into(),
     }
 }
 
@@ -107,6 +136,18 @@ mod tests {
             content_type,
             headers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn shown_urls_lose_query_and_credentials() {
+        assert_eq!(
+            without_query("http://u:p@127.0.0.1:8080/notify?token=x#f"),
+            "http://127.0.0.1:8080/notify"
+        );
+        assert_eq!(
+            without_query("https://shop.example/wx"),
+            "https://shop.example/wx"
+        );
     }
 
     #[test]

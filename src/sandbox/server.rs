@@ -83,7 +83,16 @@ async fn apply_faults(shared: &Shared, call: Endpoint) -> Option<Response> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match action? {
+    let action = action?;
+    match &action {
+        // A test's body may be anything: its length says enough.
+        FaultAction::Body(body) => log::debug!(
+            "sandbox: an armed fault answers this {call:?} call: a {}-byte body",
+            body.len()
+        ),
+        other => log::debug!("sandbox: an armed fault answers this {call:?} call: {other:?}"),
+    }
+    match action {
         FaultAction::DelayMs(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             None

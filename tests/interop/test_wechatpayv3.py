@@ -9,6 +9,7 @@ callback() also decrypts and verifies a notification the sandbox sent.
 
 import http.server
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -26,7 +27,9 @@ def start_sandbox(wxpay_bin, account=None):
         json.dump(account, path)
         path.close()
         args += ["--config", path.name]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # Its log lines (WXPAY_LOG) go to this run's output.
+    stderr = None if os.environ.get("WXPAY_LOG") else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
     base = proc.stdout.readline().strip()
     assert base.startswith("http://127.0.0.1:"), base
     config = json.load(urllib.request.urlopen(base + "/sandbox/config?api=v3"))

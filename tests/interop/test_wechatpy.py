@@ -11,6 +11,7 @@ Run by scripts/check-interop.sh, which makes the virtualenv.
 
 import http.server
 import json
+import os
 import random
 import subprocess
 import threading
@@ -54,8 +55,10 @@ def test_signatures_match_wechatpy():
 
 @pytest.fixture(scope="module")
 def sandbox(wxpay_bin):
+    # Its log lines (WXPAY_LOG) go to this run's output.
     proc = subprocess.Popen([wxpay_bin, "sandbox", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=None if os.environ.get("WXPAY_LOG") else subprocess.DEVNULL,
+                            text=True)
     base = proc.stdout.readline().strip()
     assert base.startswith("http://127.0.0.1:"), base
     config = json.load(urllib.request.urlopen(base + "/sandbox/config?api=v2"))

@@ -116,6 +116,10 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if os.environ.get("WXPAY_LOG"):
+            # Its log lines, for whoever reads this run's output (pytest -s).
+            self._stderr.seek(0)
+            sys.stderr.write(self._stderr.read())
         self._stdout.close()
         self._stderr.close()
 

@@ -127,6 +127,9 @@ def run_under_valgrind(script: str, args, tmp_path):
         stderr=subprocess.PIPE,
         timeout=600,
     )
+    if os.environ.get("WXPAY_LOG"):
+        # The library's log lines, for whoever reads this run's output (pytest -s).
+        sys.stderr.write(completed.stderr.decode(errors="replace"))
     return completed, log_file.read_text(errors="replace")
 
 
