@@ -6,7 +6,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use wxpay::sandbox::{Endpoint, FaultAction, FaultRule, Sandbox, SandboxConfig};
 use wxpay::{Client, Config, ErrorKind, Order};
 
-/// A redis-server this test process started, killed at exit by the OS
-/// (it is started with `--port` only, no persistence).
+/// A redis-server this test process started (no persistence). It runs
+/// under a shell that waits for its standard input to close, which happens
+/// when this process exits however it exits, and then stops the server.
 struct RedisServer {
     url: String,
-    _child: Option<Child>,
+    _watchdog: Option<(Child, ChildStdin)>,
 }
 
 fn redis_url() -> &'static str {
@@ -26,13 +27,19 @@ fn redis_url() -> &'static str {
     &SERVER
         .get_or_init(|| {
             if let Ok(url) = std::env::var("WXPAY_TEST_REDIS_URL") {
-                return RedisServer { url, _child: None };
+                return RedisServer {
+                    url,
+                    _watchdog: None,
+                };
             }
-            let port = free_port();
-            let child = Command::new("redis-server")
+            let port = free_port().to_string();
+            let mut watchdog = Command::new("sh")
                 .args([
+                    "-c",
+                    r#"redis-server "$@" & server=$!; read -r _; kill "$server""#,
+                    "redis-server",
                     "--port",
-                    &port.to_string(),
+                    &port,
                     "--bind",
                     "127.0.0.1",
                     "--save",
@@ -40,15 +47,17 @@ fn redis_url() -> &'static str {
                     "--appendonly",
                     "no",
                 ])
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("redis-server runs (Debian package redis-server; .ci/run installs it)");
+                .expect("sh runs redis-server (Debian package redis-server; .ci/run installs it)");
+            let stdin = watchdog.stdin.take().expect("piped stdin");
             let url = format!("redis://127.0.0.1:{port}/0");
             wait_for_redis(&url);
             RedisServer {
                 url,
-                _child: Some(child),
+                _watchdog: Some((watchdog, stdin)),
             }
         })
         .url
