@@ -194,10 +194,10 @@ for f in floors:
 floor_rounds = rounds("floor")
 if floor_rounds:
     w("")
-    w("The floor program opened %s TCP connections per round for its three ways of posting (3 would be the"
+    w("The floor program opened %s TCP connections per round for its three ways of posting (3 is the"
       % median([c[1] for _, c in floor_rounds]))
-    w("minimum: a reqwest pool opens another connection when a request starts before the previous")
-    w("connection is back in the pool).")
+    w("minimum, one each; more means a pool opened a spare because a request started before the")
+    w("previous one's connection was back in it).")
 w("")
 a = rows.get("article_as_written")
 if a:
