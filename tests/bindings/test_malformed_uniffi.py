@@ -32,62 +32,29 @@ last "uniffi-malformed: N passed, M failed"; exits 1 on any failure. Run by
 scripts/check-uniffi.sh.
 """
 
-import http.server
 import json
 import os
-import random
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The generator, the valid data and the mutations this test shares with the
+# ctypes package's (bindings/python-ctypes/tests/test_malformed.py).
+from malformed_support import (  # noqa: E402
+    BAD_API, BAD_API_BASE, BAD_API_V3_KEY, BAD_NON_EMPTY, BAD_PEM, CALLS, HUGE, REFUND_FEE, SEED,
+    SIGN_SCHEMES, SIGNED_HEADERS, TRANSACTION_ID, V3_ORDER_FEE, NotificationCatcher, changed_fields,
+    log_length, not_flat_message, other_fields_message, padded_message, payment_fields,
+    refund_note_fields, rng, signed, spoiled_field, valid_orders, with_byte_changed, xml)
 from test_wxpay import import_binding  # noqa: E402
 
-CALLS = 10000
-SEED = int(os.environ.get("WXPAY_MALFORMED_SEED") or "0x77787061794d414c", 0)
-HUGE = 16 << 20
 # Strings and byte strings above a mebibyte, per method: the first of 16 MiB.
 # (A debug build lifts a byte string one byte at a time: about a second each.)
 HUGE_PER_METHOD = 2
 SLOW_PER_METHOD = 10
 # What the binding raises for a value its types cannot carry.
 BINDING_ERRORS = (TypeError, ValueError, UnicodeEncodeError, AttributeError)
-# The refund notification of sandbox merchant 10000100 (refund MFR1 of 999 fen
-# of order MF1), its req_info encrypted with the sandbox's published API key;
-# the same as in tests/c/malformed.c.
-REFUND_FEE = 999
-REFUND_REQ_INFO = (
-    "WBzGpzQuNpcFxIlFjUUD9OO/2Ktb7gpDXJEHnS0HAw4dP5Vv9AgbEPImPO1GdgBIDXXTmvwp6zzYLUD7V6zTHA1z7Lw"
-    "NwaqgMRy8JLf9YtnCID8R0fUwl/md2wo6cobNGZc2eCB52LmwZTReQxG6kPI8BXMnwLhuLLo8JEd+sdz+8zTKcNlu6H+"
-    "Wtokcs9DM+R/XrDppbT9uZtU8AJ1o8cymkHeQawkPn4UGpijx1Jk6HweMxhtD/Kagu5+5MhLIV/lNOIiL21buDWJEmI"
-    "rdTC9m9FRrILIh5RUGHn6WE9Jxi+JTLZq62A2/t2ZM1JLGntD3Aj22f+b3QjYjHHBygOGwiE/8vLAGEqNMkV76TDI2lj"
-    "oh4mSvY0uAzWFQtnwBPj7XdshysKQDIM28m4/RWiy4iMxnUTZIDMuME4s7HSgVLw2/lH8Stk6S+thxDJLkGO3PBrqfP1"
-    "mbX96WiG09BarVGyvyiBQC1Z/Pyk5bjpGYkRt2GzReP2h4ef536WZETXV55u92O8zFBhsnaW/Y9I7/hnHfAvykr6IvDp"
-    "0zNKKdEFRkmPkPTlnVnZsJiZyIqOEaZVasPsN89PkQO80a8yNcWERc3npClOM3/nf1izpPvKFgFl0fEzV/7kZLeFiB4v"
-    "2dix2RzE0VmEg0nsimJbpxf8T099LEwVcXoJ914RKkIqv9VwRmyDnu21Ypjfhoye5wDTWZFpGtf6MO+N3DsfzXPh1c2o"
-    "7DwVCoGE++TsO0MQ4SvTw/oDPUbubhyybvrafUMT6XmbS9atB3L6Hh5ZJl4H4sfiimT6DxFFcQV0waW9J665iP2ao+1z"
-    "wj32AW0d+qQfkgMB6/YxcsyT+72lR7vA+RHQo3cSg1gNTsa2XDZvuLrwmdwF3RwwU8+CAtKPxy5tVM40kvaba/MXtGkx"
-    "xzscdMvnsm5irUO3eTk8ePybCTJorz3YKGMPIQWliooh7WNnTLJkvK0b9041n553E6gBPYA9Gpt3Dh+GmyYWo="
-)
-API_KEY = "192006250b4c09247ec02edce69f6a2d"
-V3_ORDER_FEE = 2999
-SIGNED_HEADERS = ("wechatpay-serial", "wechatpay-signature", "wechatpay-timestamp", "wechatpay-nonce")
-
-rng = random.Random(SEED)
-
-
-def log_length(lo, hi):
-    """A length in [lo, hi], log-distributed (every power of two as likely)."""
-    if hi <= lo:
-        return lo
-    k = rng.randint(lo.bit_length(), hi.bit_length())
-    low = max(lo, (1 << (k - 1)) if k else 0)
-    high = min(hi, (1 << k) - 1 if k else 0)
-    return low if low > high else rng.randint(low, high)
-
-
 def surrogate(text=""):
     """``text`` with a lone surrogate in it (uniffi cannot encode it)."""
     at = rng.randint(0, len(text))
@@ -167,16 +134,13 @@ def replaced(record, **changes):
     return type(record)(**{**vars(record), **changes})
 
 
-BAD_NON_EMPTY = ["", "   ", "\t"]
 BAD_ID = ["", "A B", "A.B", "A/B", "A\u0000", "A\u0000B", "订单", "A+B", "A#1", "A%20", "A\n", "Å"]
-BAD_PEM = ["not a key", "", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"]
 # Config fields: (generations it is required in, refused values, slow).
 CONFIG_FIELDS = {
     "appid": (("legacy", "v2", "v3"), BAD_NON_EMPTY, False),
     "notify_url": (("legacy", "v2", "v3"), ["", "not a url", "ftp://example.com/n", "//example.com/n",
                                            "https://exa mple.com/", "https://exa\u0000mple.com/"], False),
-    "api_base": ((), ["http://example.com", "http://10.0.0.1:8080", "https://example.com/?q=1",
-                      "https://u:p@example.com", "ftp://127.0.0.1", "not a url", ""], False),
+    "api_base": ((), BAD_API_BASE, False),
     "timeout_ms": ((), [0, 300001, 2 ** 64 - 1], False),
     "app_secret": (("legacy",), [""], False),
     "app_key": (("legacy",), [""], False),
@@ -184,14 +148,14 @@ CONFIG_FIELDS = {
     "partner_key": (("legacy",), [""], False),
     "input_charset": ((), ["latin1", "utf8", "", "GBK\u0000"], False),
     "token_store": ((), ["memcached://127.0.0.1", "", "redis:/x"], False),
-    "api": (("v2", "v3"), ["v4", "V2", "", "legacy ", "v2\u0000"], False),
+    "api": (("v2", "v3"), BAD_API, False),
     "mch_id": (("v2",), BAD_NON_EMPTY, False),
     "api_key": (("v2",), [""], False),
     "sign_type": ((), ["SHA1", "md5", "", "HMAC_SHA256", "MD5\u0000"], False),
     "mchid": (("v3",), BAD_NON_EMPTY, True),
     "merchant_private_key": (("v3",), BAD_PEM, False),
     "merchant_serial_no": (("v3",), BAD_NON_EMPTY, True),
-    "api_v3_key": (("v3",), ["0123456789abcdef0123456789abcde", ""], True),
+    "api_v3_key": (("v3",), BAD_API_V3_KEY, True),
     "wechatpay_public_key": ((), BAD_PEM, True),
     "wechatpay_public_key_id": (("v3",), BAD_NON_EMPTY, True),
 }
@@ -389,103 +353,31 @@ def malformed_refund(wx, w, tally, what):
 
 # ---------------------------------------------------------------- notifications
 
-def xml(fields):
-    parts = []
-    for k, v in fields:
-        cdata = rng.random() < 0.7 or "<" in v or "&" in v
-        parts.append("<{0}>{1}{2}{3}</{0}>".format(k, "<![CDATA[" if cdata else "", v,
-                                                   "]]>" if cdata else ""))
-    return "<xml>" + "".join(parts) + "</xml>"
-
-
-def signed(wx, fields):
-    fields = [[k, v] for k, v in fields if k != "sign"]
-    return fields + [["sign", wx.sign("v2-md5", API_KEY, dict(fields))]]
+# A payment notification's total_fee that is not an amount.
+BAD_TOTAL_FEES = ["0", "-1", "01", "1.5", "1e2", "", " 1", "+1", "abc", "2147483648", "99999999999", "１"]
 
 
 def malformed_body(wx, base, payment, what):
-    """A malformed v2 notification body made from ``base`` (fields): the
-    mutations of tests/c/malformed.c."""
-    fields = [list(f) for f in base]
-    names = [k for k, _ in fields]
+    """A malformed v2 notification body made from ``base`` (fields)."""
     kind = rng.randrange(100)
     if kind < 40:
-        resign = payment and rng.random() < 0.4
-        how = rng.randrange(4 if resign else 6)
-        if how == 0:
-            key = rng.choice(["appid", "mch_id", "return_code"])
-            if rng.random() < 0.2:
-                fields = [f for f in fields if f[0] != key]
-            else:
-                fields[names.index(key)][1] = rng.choice(
-                    ["FAIL", "", "success", "SUCCESS "] if key == "return_code" else
-                    ["", "wx0000000000000000", "10000101", "1900000109", " 10000100"])
-        elif how == 1 and payment:
-            fields[names.index("total_fee")][1] = rng.choice(
-                ["0", "-1", "01", "1.5", "1e2", "", " 1", "+1", "abc", "2147483648", "99999999999", "１"])
-        elif how == 1:
-            value = fields[names.index("req_info")][1]
-            at = 4 * rng.randrange(len(value) // 4 - 1)
-            fields[names.index("req_info")][1] = rng.choice([
-                value[:at] + rng.choice("*!-_%.~") + value[at:], value[:at] + value[at + 4:],
-                rng.choice(["", "AAAA", "QUJD", "=", "===="])])
-        elif how == 2 and payment:
-            key = rng.choice(["out_trade_no", "transaction_id"])
-            fields[names.index(key)][1] = rng.choice(["", "7" * rng.randint(65, 300)])
-        elif how == 2:
-            fields = [f for f in fields if f[0] != "req_info"]
-        elif how == 3:
-            key = "total_fee" if payment else rng.choice(["appid", "mch_id"])
-            fields = [f for f in fields if f[0] != key]
-        elif how == 4:
-            i = rng.randrange(len(fields))
-            if fields[i][0] == "sign":
-                fields[i][1] = fields[i][1][:-1] + ("1" if fields[i][1][-1:] == "0" else "0")
-            elif rng.random() < 0.5:
-                fields[i][1] += "0"
-            else:
-                fields.append(["x_{:06x}".format(rng.getrandbits(24)), "1"])
-            if not payment:  # a refund notification is authenticated by its ids and req_info
-                fields[names.index("return_code")][1] = "FAIL"
-        else:
-            fields.append(list(rng.choice(fields)))
-        if resign:
-            fields = signed(wx, fields)
+        body, how, _, resign = changed_fields(base, payment, BAD_TOTAL_FEES, wx.sign)
         what.append("fields changed ({}{})".format(how, ", signed again" if resign else ""))
-        return xml(fields).encode("utf-8")
+        return body
     if kind < 55:
-        key = rng.choice(names if payment else ["return_code", "appid", "mch_id", "req_info"])
-        i = names.index(key)
-        data = fields[i][1].encode("utf-8")
-        at = rng.randint(0, len(data))
-        data = data[:at] + rng.choice([b"\0", b"\xff", b"\xc3", b"\xed\xa0\x80"]) + data[at:]
-        fields[i][1] = "\x00MARK\x00"
-        what.append("a NUL or invalid UTF-8 inside " + key)
-        return xml(fields).encode("utf-8").replace(b"\x00MARK\x00", data)
+        def spoil(key, data):
+            at = rng.randint(0, len(data))
+            what.append("a NUL or invalid UTF-8 inside " + key)
+            return data[:at] + rng.choice([b"\0", b"\xff", b"\xc3", b"\xed\xa0\x80"]) + data[at:]
+        return spoiled_field(base, payment, spoil)
     if kind < 75:
-        text = xml(fields)
-        how = rng.randrange(8)
-        what.append("not a flat <xml> message ({})".format(how))
-        return [
-            lambda: text.encode()[:rng.randrange(len(text))],
-            lambda: (text + rng.choice(["x", "<xml></xml>", "<a>1</a>", "]]>"])).encode(),
-            lambda: ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-                     + text).encode(),
-            lambda: ('<xml a="1">' + text[5:]).encode(),
-            lambda: (text[:5] + "<nested><a>1</a></nested>" + text[5:]).encode(),
-            lambda: ("<XML>" + text[5:]).encode(),
-            lambda: (text[:5] + "<a>&e;</a>" + text[5:]).encode(),
-            lambda: rng.choice([b"", b'{"return_code":"SUCCESS"}', b"return_code=SUCCESS&sign=x",
-                                b"<xml>", b"</xml>", b"<xml/>", b"<>", b"\xef\xbb\xbf"]),
-        ][how]()
-    if kind < 78:
-        text = xml(fields)
-        length = log_length(64 * 1024 + 1, 1 << 18)
-        what.append("{} bytes".format(length))
-        return (text[:5] + "<pad>" + "p" * length + "</pad>" + text[5:]).encode()
-    what.append("a message of other fields")
-    return xml([["f{}".format(i), "{:x}".format(rng.getrandbits(64))]
-                for i in range(rng.randrange(6))]).encode()
+        body, change = not_flat_message(base)
+    elif kind < 78:
+        body, change = padded_message(base, 1 << 18)
+    else:
+        body, change = other_fields_message(), "a message of other fields"
+    what.append(change)
+    return body
 
 
 def malformed_verify(wx, w, tally, what, payment):
@@ -558,8 +450,7 @@ def malformed_signed(wx, w, tally, what):
     else:
         how = rng.randrange(6)
         if how == 0:
-            at = rng.randrange(len(body))
-            body = body[:at] + bytes([body[at] ^ rng.randint(1, 0x7e)]) + body[at + 1:]
+            body = with_byte_changed(body)
         elif how == 1:
             body = body[:rng.randrange(len(body))]
         elif how == 2:
@@ -577,11 +468,8 @@ def malformed_signed(wx, w, tally, what):
 
 
 def malformed_sign(wx, w, tally, what):
-    schemes = [("legacy-package", "8934e7d15453e97507ef794cf7b0519d"),
-               ("legacy-sha1", "L8LrMqqeGRxST5reouB0K66CaYAWpqhA"),
-               ("v2-md5", API_KEY), ("v2-hmac-sha256", API_KEY)]
     s = rng.randrange(4)
-    scheme, key = schemes[s]
+    scheme, key = SIGN_SCHEMES[s]
     params = dict(rng.choice([
         {"appid": "wx1", "noncestr": "n", "timestamp": "1399514976"},
         {"bank_type": "WX", "body": "支付测试", "input_charset": "UTF-8", "total_fee": "1"},
@@ -615,31 +503,6 @@ def malformed_sign(wx, w, tally, what):
 
 # ---------------------------------------------------------------- setup
 
-class Catcher:
-    """A notify_url on loopback that keeps the first request POSTed to it."""
-
-    def __init__(self):
-        self.request = None
-        self.arrived = threading.Event()
-        catcher = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if catcher.request is None:
-                    catcher.request = (dict(self.headers.items()), body)
-                    catcher.arrived.set()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:{}/notify".format(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def get_json(url, data=None):
     request = urllib.request.Request(url, data=None if data is None else json.dumps(data).encode(),
                                      headers={"Content-Type": "application/json"},
@@ -655,25 +518,19 @@ class World:
 
 def set_up(wx, base):
     w = World()
-    catcher = Catcher()
+    catcher = NotificationCatcher()
     v3 = get_json(base + "/sandbox/config?api=v3")
     v3["notify_url"] = catcher.url
     w.configs = {"legacy": config_of(wx, get_json(base + "/sandbox/config")),
                  "v2": config_of(wx, get_json(base + "/sandbox/config?api=v2")),
                  "v3": config_of(wx, v3)}
     prefix = "MFU{}T{}".format(os.getpid(), int(time.time()) % 100000)
-    w.orders = [
-        wx.Order(out_trade_no=prefix + "A", total_fee=1, body="b", client_ip="1.2.3.4"),
-        wx.Order(out_trade_no=prefix + "B", total_yuan="19.99", body="支付测试", client_ip="196.168.1.1"),
-        wx.Order(out_trade_no=prefix + "C", total_fee=V3_ORDER_FEE, body="C v3", client_ip="196.168.1.1",
-                 attach="a1", expire_minutes=30, traceid="T-1"),
-    ]
-    w.refs = [wx.OrderRef.OUT_TRADE_NO(prefix + "C"),
-              wx.OrderRef.TRANSACTION_ID("4200000001202401010000000001")]
+    w.orders = [wx.Order(**order) for order in valid_orders(prefix)]
+    w.refs = [wx.OrderRef.OUT_TRADE_NO(prefix + "C"), wx.OrderRef.TRANSACTION_ID(TRANSACTION_ID)]
     w.refunds = [
         wx.RefundRequest(order=wx.OrderRef.OUT_TRADE_NO("ABUSE1"), out_refund_no="R1", total_fee=2,
                          refund_fee=1),
-        wx.RefundRequest(order=wx.OrderRef.TRANSACTION_ID("4200000001202401010000000001"),
+        wx.RefundRequest(order=wx.OrderRef.TRANSACTION_ID(TRANSACTION_ID),
                          out_refund_no="R-2", total_fee=1999, refund_fee=999, refund_desc="退款"),
     ]
     # Every valid record is accepted: the configs make clients, the other
@@ -697,23 +554,15 @@ def set_up(wx, base):
         reaches_gateway(lambda: setup["v2"].refund(refund))
     reaches_gateway(lambda: setup["v2"].close_order("ABUSE1"))
     get_json(base + "/sandbox/pay", {"out_trade_no": prefix + "C"})
-    if not catcher.arrived.wait(30):
-        raise AssertionError("the sandbox's v3 notification did not arrive")
-    catcher.server.shutdown()
-    catcher.server.server_close()
-    headers, w.v3_body = catcher.request
+    headers, w.v3_body = catcher.wait(30, "the sandbox's v3 notification did not arrive")
+    catcher.close()
     w.headers = {k: v for k, v in headers.items()
                  if k.lower().startswith("wechatpay-") or k.lower() == "content-type"}
     setup["v3"].verify_signed_notification(w.headers, w.v3_body, V3_ORDER_FEE)
     w.payment_fee = rng.randint(1, 2 ** 31 - 1)
-    w.payment = signed(wx, [
-        ["appid", "wxd930ea5d5a258f4f"], ["mch_id", "10000100"], ["nonce_str", "malformed"],
-        ["out_trade_no", "MALFORMED1"], ["result_code", "SUCCESS"], ["return_code", "SUCCESS"],
-        ["total_fee", str(w.payment_fee)], ["transaction_id", "4200000001202401010000000001"],
-        ["time_end", "20240101120000"], ["attach", "a & <b>"]])
+    w.payment = signed(wx.sign, payment_fields(w.payment_fee))
     setup["v2"].verify_payment_notification(xml(w.payment).encode(), w.payment_fee)
-    w.refund_note = [["return_code", "SUCCESS"], ["appid", "wxd930ea5d5a258f4f"],
-                     ["mch_id", "10000100"], ["nonce_str", "malformed"], ["req_info", REFUND_REQ_INFO]]
+    w.refund_note = refund_note_fields()
     setup["v2"].verify_refund_notification(xml(w.refund_note).encode(), REFUND_FEE)
     setup.clear()
     # Fresh clients (no pooled connection) for the malformed calls.
