@@ -740,6 +740,31 @@ struct Verified<T> {
     reply_status: Option<u16>,
 }
 
+/// Runs `call` on the client with one JSON document argument and writes its
+/// answer as JSON: `*out_json` cleared first (even when `client` is NULL),
+/// then the client and the document read, then the call.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `json` is NULL or a NUL-terminated
+/// string; `out_json` is NULL or valid for writing one pointer.
+unsafe fn call_with_json<T: Serialize>(
+    client: *const WxPayClient,
+    json: *const c_char,
+    json_argument: &str,
+    out_json: *mut *mut c_char,
+    answer_name: &str,
+    call: impl FnOnce(&Client, &str) -> Result<T, Error>,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's contract on each pointer.
+    unsafe { clear_out(out_json, "out_json")? };
+    let client = unsafe { client_ref(client)? };
+    let json = unsafe { read_str(json, json_argument)? };
+    let answer = call(client, json)?;
+    // SAFETY: checked above.
+    unsafe { write_json(out_json, &answer, answer_name) }
+}
+
 /// Runs a notification verifier behind the C boundary: every failure once
 /// the client is known carries `"reply"`, the failure reply to send, whose
 /// `return_msg` is the failure's kind (e.g. `invalid_notification`).
@@ -948,13 +973,16 @@ pub unsafe extern "C" fn wxpay_build_pay_params(
 ) -> i32 {
     ffi_boundary(out_error, || {
         // SAFETY: the caller's contract on each pointer (see the doc).
-        unsafe { clear_out(out_json, "out_json")? };
-        let client = unsafe { client_ref(client)? };
-        let json = unsafe { read_str(order_json, "order_json")? };
-        let order = Order::from_json(json)?;
-        let params = client.build_pay_params(&order)?;
-        // SAFETY: checked above.
-        unsafe { write_json(out_json, &params, "pay parameters") }
+        unsafe {
+            call_with_json(
+                client,
+                order_json,
+                "order_json",
+                out_json,
+                "pay parameters",
+                |c, json| c.build_pay_params(&Order::from_json(json)?),
+            )
+        }
     })
 }
 
@@ -1058,13 +1086,16 @@ pub unsafe extern "C" fn wxpay_query_order(
 ) -> i32 {
     ffi_boundary(out_error, || {
         // SAFETY: the caller's contract on each pointer (see the doc).
-        unsafe { clear_out(out_json, "out_json")? };
-        let client = unsafe { client_ref(client)? };
-        let json = unsafe { read_str(order_ref_json, "order_ref_json")? };
-        let order = order_ref_from_json(json)?;
-        let status = client.query_order(&order)?;
-        // SAFETY: checked above.
-        unsafe { write_json(out_json, &status, "order status") }
+        unsafe {
+            call_with_json(
+                client,
+                order_ref_json,
+                "order_ref_json",
+                out_json,
+                "order status",
+                |c, json| c.query_order(&order_ref_from_json(json)?),
+            )
+        }
     })
 }
 
@@ -1150,13 +1181,16 @@ pub unsafe extern "C" fn wxpay_refund(
 ) -> i32 {
     ffi_boundary(out_error, || {
         // SAFETY: the caller's contract on each pointer (see the doc).
-        unsafe { clear_out(out_json, "out_json")? };
-        let client = unsafe { client_ref(client)? };
-        let json = unsafe { read_str(refund_json, "refund_json")? };
-        let refund = refund_from_json(json)?;
-        let receipt = client.refund(&refund)?;
-        // SAFETY: checked above.
-        unsafe { write_json(out_json, &receipt, "refund receipt") }
+        unsafe {
+            call_with_json(
+                client,
+                refund_json,
+                "refund_json",
+                out_json,
+                "refund receipt",
+                |c, json| c.refund(&refund_from_json(json)?),
+            )
+        }
     })
 }
 
@@ -1192,13 +1226,16 @@ pub unsafe extern "C" fn wxpay_query_refunds(
 ) -> i32 {
     ffi_boundary(out_error, || {
         // SAFETY: the caller's contract on each pointer (see the doc).
-        unsafe { clear_out(out_json, "out_json")? };
-        let client = unsafe { client_ref(client)? };
-        let json = unsafe { read_str(order_ref_json, "order_ref_json")? };
-        let order = order_ref_from_json(json)?;
-        let refunds = client.query_refunds(&order)?;
-        // SAFETY: checked above.
-        unsafe { write_json(out_json, &refunds, "refund list") }
+        unsafe {
+            call_with_json(
+                client,
+                order_ref_json,
+                "order_ref_json",
+                out_json,
+                "refund list",
+                |c, json| c.query_refunds(&order_ref_from_json(json)?),
+            )
+        }
     })
 }
 
