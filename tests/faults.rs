@@ -37,6 +37,20 @@ fn create_endpoint(api: Api) -> Endpoint {
 }
 
 /// Runs `ORDERS` orders over `threads` threads on `client`; every outcome.
+/// A client of `api` with a total timeout of `timeout_ms`, warmed up (token,
+/// certificates) by one order, so that a fault armed next hits an order.
+fn warm_client(sandbox: &Sandbox, api: Api, timeout_ms: u64) -> Client {
+    let mut c = config(sandbox, api);
+    c.timeout_ms = timeout_ms;
+    let client = Client::new(c).expect("client");
+    client
+        .build_pay_params(
+            &Order::new("WARM", Fen::new(1).expect("fen"), "w", "10.0.0.1").expect("order"),
+        )
+        .expect("warm");
+    client
+}
+
 fn run(client: &Client, prefix: &str, threads: usize) -> Vec<Result<(), Error>> {
     let next = AtomicUsize::new(0);
     let amount = Fen::new(1999).expect("fen");
@@ -148,18 +162,10 @@ fn injected_faults_end_as_typed_errors_and_nothing_is_lost() {
     for api in [Api::Legacy, Api::V2, Api::V3] {
         for (name, action, count, outcome) in scenarios.clone() {
             let sandbox = sandbox();
-            let mut c = config(&sandbox, api);
             // Generous for a debug build on a loaded machine (an RSA
             // signature alone takes tens of milliseconds there); the stalls
             // and the dribble run far past it.
-            c.timeout_ms = 2000;
-            let client = Client::new(c).expect("client");
-            // Warm up (token, certificates) before arming the fault.
-            client
-                .build_pay_params(
-                    &Order::new("WARM", Fen::new(1).expect("fen"), "w", "10.0.0.1").expect("order"),
-                )
-                .expect("warm");
+            let client = warm_client(&sandbox, api, 2000);
             sandbox.push_fault(FaultRule {
                 endpoint: create_endpoint(api),
                 action,
@@ -262,14 +268,7 @@ fn the_daily_quota_fails_fast_without_a_refresh_storm() {
 fn the_total_timeout_stops_a_dribbling_body_on_time() {
     for api in [Api::Legacy, Api::V2, Api::V3] {
         let sandbox = sandbox();
-        let mut c = config(&sandbox, api);
-        c.timeout_ms = 3000;
-        let client = Client::new(c).expect("client");
-        client
-            .build_pay_params(
-                &Order::new("WARM", Fen::new(1).expect("fen"), "w", "10.0.0.1").expect("order"),
-            )
-            .expect("warm");
+        let client = warm_client(&sandbox, api, 3000);
         sandbox.push_fault(FaultRule {
             endpoint: create_endpoint(api),
             action: FaultAction::DribbleMs(50),
