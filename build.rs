@@ -1,4 +1,4 @@
-//! Build script: writes `include/wxpay.h` from `src/ffi.rs` with cbindgen, but
+//! Build script: writes `include/wxpay.h` from `src/ffi/mod.rs` with cbindgen, but
 //! only when `WXPAY_WRITE_HEADER=1` is set. A normal build (and `cargo
 //! package`) writes nothing; `tests/c_abi.rs` checks that the checked-in
 //! header is the one cbindgen would write.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-env-changed=WXPAY_WRITE_HEADER");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/ffi/mod.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     if env::var("WXPAY_WRITE_HEADER").as_deref() != Ok("1") {
         return;
@@ -24,7 +24,7 @@ fn main() {
         .with_config(config)
         .with_src(root.join("src").join("ffi.rs"))
         .generate()
-        .expect("cbindgen can read src/ffi.rs")
+        .expect("cbindgen can read src/ffi/mod.rs")
         .write_to_file(&header);
     if changed {
         println!("cargo:warning=wrote {}", header.display());

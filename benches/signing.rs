@@ -4,10 +4,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use wxpay::flow::{pay_params, prepay_body};
-use wxpay::merchant::LegacyMerchant;
-use wxpay::package::build_package;
-use wxpay::sign::{sign_sha1, Fields};
+use wxpay::api::legacy::flow::{pay_params, prepay_body};
+use wxpay::api::legacy::merchant::LegacyMerchant;
+use wxpay::api::legacy::package::build_package;
+use wxpay::crypto::sign::{sign_sha1, Fields};
 use wxpay::{Charset, Config, Order, Secret};
 
 fn config(charset: &str) -> LegacyMerchant {
@@ -32,13 +32,13 @@ fn signing(c: &mut Criterion) {
     let utf8 = config("UTF-8");
     let gbk = config("GBK");
     let order = order();
-    let fields = wxpay::flow::package_fields(&utf8, &order, 1_399_514_976);
+    let fields = wxpay::api::legacy::flow::package_fields(&utf8, &order, 1_399_514_976);
     let key = Secret::new("8934e7d15453e97507ef794cf7b0519d");
 
     c.bench_function("package (MD5, UTF-8)", |b| {
         b.iter(|| build_package(black_box(&fields), &key, Charset::Utf8))
     });
-    let gbk_fields = wxpay::flow::package_fields(&gbk, &order, 1_399_514_976);
+    let gbk_fields = wxpay::api::legacy::flow::package_fields(&gbk, &order, 1_399_514_976);
     c.bench_function("package (MD5, GBK)", |b| {
         b.iter(|| build_package(black_box(&gbk_fields), &key, Charset::Gbk))
     });

@@ -9,7 +9,7 @@
 //!
 //! - `reqwest`: one `reqwest::Client` (keep-alive), driven on a current-thread
 //!   tokio runtime on the calling thread;
-//! - `wxpay transport`: `wxpay::transport::HttpTransport`, the transport
+//! - `wxpay transport`: `wxpay::http::HttpTransport`, the transport
 //!   `build_pay_params` sends through;
 //! - `std TcpStream`: hand-written HTTP/1.1 on one kept-alive socket, the
 //!   floor of the sandbox itself.
@@ -25,7 +25,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+use wxpay::http::{HttpRequest, HttpTransport, Method, Transport};
 
 /// Roughly the size and shape of a genprepay body (the flow's is ~560 bytes).
 const BODY: &str = concat!(
@@ -162,7 +162,7 @@ fn with_wxpay_transport(url: &str, orders: usize) -> Result<(), String> {
         content_type: Some("application/json"),
         headers: Vec::new(),
     };
-    measure("raw POST: wxpay::transport::HttpTransport", orders, || {
+    measure("raw POST: wxpay::http::HttpTransport", orders, || {
         let answer = transport.send(&request).map_err(|e| e.to_string())?;
         check(answer.status, &answer.body)
     });

@@ -23,9 +23,9 @@ use std::ffi::{c_char, CString};
 use std::hint::black_box;
 use std::time::Instant;
 
-use wxpay::flow::{pay_params, prepay_body};
-use wxpay::merchant::LegacyMerchant;
-use wxpay::sign::{sign, Fields};
+use wxpay::api::legacy::flow::{pay_params, prepay_body};
+use wxpay::api::legacy::merchant::LegacyMerchant;
+use wxpay::crypto::sign::{sign, Fields};
 use wxpay::{Config, Order, Scheme, Secret};
 
 const APP_KEY: &str = "L8LrMqqeGRxST5reouB0K66CaYAWpqhAVsq7ggKkxHCOastWksvuX1uvmvQclxaHoYd3ElNBrNO2DHnnzgfVG9Qs473M3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K";

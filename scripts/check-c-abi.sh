@@ -28,7 +28,7 @@
 #                            first (it is a no-op right after `cargo test --all-features`)
 #        WXPAY_OUTPUT_DIR=DIR  keep every step's log and the sandbox's output in
 #                            DIR/c-abi/ (otherwise they are deleted at exit)
-#        WXPAY_LOG=LEVEL     the library's log level (src/logging.rs); pytest then
+#        WXPAY_LOG=LEVEL     the library's log level (src/util/logging.rs); pytest then
 #                            runs with -s, so the log lines reach the step's log
 # The last line reads "check-c-abi: N passed, N failed"; exit status 0 when none failed.
 

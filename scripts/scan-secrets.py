@@ -117,7 +117,7 @@ def secrets():
     # The key WeChat's simulation environment signs with, as the sandbox
     # derives it: MD5 of a fixed prefix and the API key.
     prefix = extract(
-        "src/sandbox/gateway_v2.rs",
+        "src/sandbox/v2.rs",
         r'format!\(\s*"([^"{]+)\{\}",\s*config\.api_key\.expose\(\)',
         "simulation key derivation",
     )

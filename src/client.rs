@@ -12,28 +12,36 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use url::Url;
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::{Api, Config};
-use crate::error::{Error, Result};
-use crate::flow::{pay_params, prepay_body, PayParams};
-use crate::gateway::{
+use crate::api::legacy::flow::{pay_params, prepay_body};
+use crate::api::legacy::merchant::LegacyMerchant;
+use crate::api::legacy::requests::{
     genprepay_request, parse_genprepay_response, parse_token_response, token_request, PrepayBody,
     TOKEN_REJECTED_ERRCODES,
 };
-use crate::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
-use crate::money::Fen;
-use crate::nonce::{NonceSource, RandomNonce};
-use crate::notify::{self, PaymentNotification, RefundNotification};
-use crate::order::Order;
-use crate::rsa::VerifyingKey;
-use crate::secret::Secret;
-use crate::sign::{Fields, SignType};
-use crate::token::{self, AccessToken, TokenStore};
-use crate::transport::Method;
-use crate::transport::{HttpTransport, Transport};
-use crate::v2::{self, OrderRef, OrderStatus, RefundReceipt, RefundRequest, RefundStatus, Signer};
-use crate::v3::{self, SignatureError, SignedHeaders};
-use crate::xml;
+use crate::api::legacy::token::{self, AccessToken, TokenStore};
+use crate::api::v2::merchant::V2Merchant;
+use crate::api::v2::notify as v2_notify;
+use crate::api::v2::xml;
+use crate::api::v2::{self, Signer};
+use crate::api::v3;
+use crate::api::v3::auth::{SignatureError, SignedHeaders};
+use crate::api::v3::merchant::{V3Merchant, V3Verification};
+use crate::api::v3::notify as v3_notify;
+use crate::api::{legacy, notify};
+use crate::config::{Api, Config};
+use crate::crypto::rsa::VerifyingKey;
+use crate::crypto::sign::{Fields, SignType};
+use crate::error::{Error, Result};
+use crate::http::Method;
+use crate::http::{HttpTransport, Transport};
+use crate::model::Order;
+use crate::model::PayParams;
+use crate::model::{OrderRef, OrderStatus, RefundReceipt, RefundRequest, RefundStatus};
+use crate::model::{PaymentNotification, RefundNotification};
+use crate::util::clock::{Clock, SystemClock};
+use crate::util::money::Fen;
+use crate::util::nonce::{NonceSource, RandomNonce};
+use crate::util::secret::Secret;
 
 /// A WeChat Pay client for one merchant configuration.
 pub struct Client {
@@ -306,7 +314,7 @@ impl Client {
         };
         let _one_at_a_time = downloading.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.clock.now_unix();
-        let request = v3::request(
+        let request = v3::auth::request(
             &self.api_base,
             merchant,
             Method::Get,
@@ -322,7 +330,7 @@ impl Client {
             log::debug!("certificate download refused: {err}");
             return Err(err);
         }
-        let keys = v3::platform_certificates(
+        let keys = v3::certificates::platform_certificates(
             &v3::json_body(&response)?,
             merchant.api_v3_key.expose().as_bytes(),
         )?;
@@ -331,7 +339,7 @@ impl Client {
         let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
             Error::MalformedResponse("the certificates answer is not signed".into())
         })?;
-        v3::verify_signed(&headers, &response.body, self.clock.now_unix(), |serial| {
+        v3::auth::verify_signed(&headers, &response.body, self.clock.now_unix(), |serial| {
             keys.get(serial).cloned()
         })
         .map_err(|e| {
@@ -374,7 +382,7 @@ impl Client {
                     Error::InvalidNotification("a Wechatpay-* header is missing".into())
                 })?;
         let verify = || {
-            notify::verify_v3_payment(
+            v3_notify::verify_v3_payment(
                 &signed,
                 body,
                 merchant,
@@ -426,7 +434,7 @@ impl Client {
             Generation::Legacy { merchant, .. } => {
                 let query = std::str::from_utf8(body)
                     .map_err(|_| Error::InvalidNotification("query string is not UTF-8".into()))?;
-                notify::verify_legacy_payment(query, merchant, expected_total_fee)
+                legacy::notify::verify_legacy_payment(query, merchant, expected_total_fee)
             }
             Generation::V3 { .. } => Err(notify::NotifyError::Json(
                 "API v3 notifications are verified with their Wechatpay-* headers: use verify_signed_notification".into(),
@@ -445,7 +453,7 @@ impl Client {
                     },
                     None => merchant,
                 };
-                notify::verify_v2_payment(body, merchant, expected_total_fee)
+                v2_notify::verify_v2_payment(body, merchant, expected_total_fee)
             }
         };
         log_notification(
@@ -466,7 +474,7 @@ impl Client {
         body: &[u8],
         expected_refund_fee: Option<Fen>,
     ) -> Result<RefundNotification> {
-        let verified = notify::verify_v2_refund(
+        let verified = v2_notify::verify_v2_refund(
             body,
             self.v2_merchant("refund notification")?,
             expected_refund_fee,
@@ -479,8 +487,8 @@ impl Client {
     /// v2 SUCCESS XML).
     pub fn notification_success_reply(&self) -> String {
         match self.generation {
-            Generation::Legacy { .. } => notify::LEGACY_SUCCESS_REPLY.to_owned(),
-            Generation::V2 { .. } => notify::V2_SUCCESS_REPLY.to_owned(),
+            Generation::Legacy { .. } => legacy::notify::LEGACY_SUCCESS_REPLY.to_owned(),
+            Generation::V2 { .. } => v2_notify::V2_SUCCESS_REPLY.to_owned(),
             // API v3: an empty body with status 200 or 204.
             Generation::V3 { .. } => String::new(),
         }
@@ -490,8 +498,8 @@ impl Client {
     pub fn notification_failure_reply(&self, reason: &str) -> String {
         match self.generation {
             Generation::Legacy { .. } => "fail".to_owned(),
-            Generation::V2 { .. } => notify::v2_failure_reply(reason),
-            Generation::V3 { .. } => notify::v3_failure_reply(reason),
+            Generation::V2 { .. } => v2_notify::v2_failure_reply(reason),
+            Generation::V3 { .. } => v3_notify::v3_failure_reply(reason),
         }
     }
 
@@ -689,7 +697,7 @@ impl Client {
             return Err(Error::InvalidArgument("not an API v3 client".into()));
         };
         self.v3_ensure_certificates()?;
-        let request = v3::request(
+        let request = v3::auth::request(
             &self.api_base,
             merchant,
             method,
@@ -713,7 +721,7 @@ impl Client {
             )
         })?;
         let verify = || {
-            v3::verify_signed(&headers, &response.body, self.clock.now_unix(), |s| {
+            v3::auth::verify_signed(&headers, &response.body, self.clock.now_unix(), |s| {
                 self.v3_key(s)
             })
         };

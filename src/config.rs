@@ -16,12 +16,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::{Host, Url};
 
-use crate::charset::Charset;
+use crate::api::legacy::merchant::LegacyMerchant;
+use crate::api::v2::merchant::V2Merchant;
+use crate::api::v3::merchant::{V3Merchant, V3Verification};
+use crate::crypto::rsa::{MerchantKey, VerifyingKey};
+use crate::crypto::sign::SignType;
 use crate::error::{Error, Result};
-use crate::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
-use crate::rsa::{MerchantKey, VerifyingKey};
-use crate::secret::Secret;
-use crate::sign::SignType;
+use crate::util::charset::Charset;
+use crate::util::secret::Secret;
 
 /// The production gateway of the 2014 APP flow.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -213,8 +215,9 @@ fn default_timeout_ms() -> u64 {
 impl Config {
     /// Parses and validates a JSON configuration.
     pub fn from_json(json: &str) -> Result<Config> {
-        let map =
-            crate::json::unique_object(json, "config", |reason| Error::config("config", reason))?;
+        let map = crate::util::json::unique_object(json, "config", |reason| {
+            Error::config("config", reason)
+        })?;
         let config: Config = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| Error::config("config", e.to_string()))?;
         config.validate()?;

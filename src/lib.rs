@@ -27,53 +27,35 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod aead;
-pub mod charset;
+pub mod api;
 pub mod client;
-pub mod clock;
 pub mod config;
-mod connection;
+pub mod crypto;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
-pub mod flow;
-pub mod gateway;
-mod json;
-pub mod logging;
-pub mod merchant;
-pub mod money;
-pub mod nonce;
-pub mod notify;
-pub mod order;
-pub mod package;
-pub mod req_info;
-pub mod rsa;
+pub mod http;
+pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod secret;
-pub mod sign;
-pub mod token;
-#[cfg(feature = "redis")]
-pub mod token_redis;
-pub mod transport;
-pub mod v2;
-pub mod v3;
-pub mod xml;
 // The uniffi bindings (Kotlin, Swift, Python): safe Rust only. uniffi's
 // generated `#[no_mangle] extern "C"` scaffolding comes from its macros and
 // needs no `allow(unsafe_code)`; `setup_scaffolding!` sits at the crate root,
 // where the derives look for `crate::UniFfiTag`.
 #[cfg(feature = "uniffi")]
-mod uniffi_api;
+mod uniffi;
 #[cfg(feature = "uniffi")]
-uniffi::setup_scaffolding!("wxpay");
+::uniffi::setup_scaffolding!("wxpay");
+pub mod util;
 
-pub use charset::Charset;
 pub use client::{Client, ClientBuilder};
 pub use config::Config;
+pub use crypto::sign::Scheme;
 pub use error::{Error, ErrorKind, Result};
-pub use flow::PayParams;
-pub use money::Fen;
-pub use order::Order;
-pub use secret::Secret;
-pub use sign::Scheme;
+pub use model::{
+    Order, OrderRef, OrderStatus, PayParams, PaymentNotification, RefundNotification,
+    RefundReceipt, RefundRequest, RefundStatus, TradeState,
+};
+pub use util::charset::Charset;
+pub use util::money::Fen;
+pub use util::secret::Secret;

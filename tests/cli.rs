@@ -247,7 +247,7 @@ fn the_sandbox_command_serves_other_processes() {
 }
 
 fn http_get(url: &str) -> serde_json::Value {
-    use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+    use wxpay::http::{HttpRequest, HttpTransport, Method, Transport};
     let transport = HttpTransport::new(std::time::Duration::from_secs(5)).expect("transport");
     let response = transport
         .send(&HttpRequest {
@@ -291,7 +291,7 @@ fn sign_v2_reproduces_the_public_vector() {
 }
 
 fn http_post(url: &str, body: &str) -> u16 {
-    use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+    use wxpay::http::{HttpRequest, HttpTransport, Method, Transport};
     let transport = HttpTransport::new(std::time::Duration::from_secs(5)).expect("transport");
     transport
         .send(&HttpRequest {
@@ -366,7 +366,7 @@ fn the_v2_order_life_cycle_from_the_command_line() {
 
 #[test]
 fn notify_verify_prints_verified_fields_or_the_reason() {
-    use wxpay::sign::{sign_v2, Fields, SignType};
+    use wxpay::crypto::sign::{sign_v2, Fields, SignType};
     let dir = std::env::temp_dir().join(format!("wxpay-cli-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("v2.json");
@@ -391,7 +391,7 @@ fn notify_verify_prints_verified_fields_or_the_reason() {
     let key = wxpay::Secret::new("192006250b4c09247ec02edce69f6a2d");
     let sign = sign_v2(&fields, &key, SignType::Md5).into_signature();
     fields.insert("sign".into(), sign);
-    let body = wxpay::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let body = wxpay::api::v2::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let path = config.to_str().expect("utf-8");
 
     let output = run(
@@ -421,7 +421,7 @@ fn notify_verify_prints_verified_fields_or_the_reason() {
 
 #[test]
 fn notify_verify_checks_v3_headers_and_decrypts() {
-    use wxpay::rsa::MerchantKey;
+    use wxpay::crypto::rsa::MerchantKey;
     let dir = std::env::temp_dir().join(format!("wxpay-cli-v3-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let sandbox =
@@ -442,7 +442,7 @@ fn notify_verify_checks_v3_headers_and_decrypts() {
     std::fs::write(&path, config.to_string()).expect("write");
 
     let transaction = r#"{"mchid":"1900000109","appid":"wxd930ea5d5a258f4f","out_trade_no":"N3","transaction_id":"4200000003","trade_state":"SUCCESS","amount":{"total":29}}"#;
-    let ciphertext = wxpay::aead::encrypt(
+    let ciphertext = wxpay::crypto::aead::encrypt(
         wxpay::sandbox::defaults::API_V3_KEY.as_bytes(),
         "0123456789ab",
         "transaction",

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wxpay::clock::FixedClock;
-use wxpay::nonce::FixedNonce;
+use wxpay::crypto::sign::sign_sha1;
+use wxpay::http::{HttpRequest, HttpTransport, Method, Transport};
 use wxpay::sandbox::{Endpoint, Sandbox, SandboxConfig};
-use wxpay::sign::sign_sha1;
-use wxpay::transport::{HttpRequest, HttpTransport, Method, Transport};
+use wxpay::util::clock::FixedClock;
+use wxpay::util::nonce::FixedNonce;
 use wxpay::{Charset, Client, Config, Error, Order};
 
 fn order(no: &str, yuan: &str) -> Order {
@@ -334,7 +334,8 @@ fn the_gateway_refuses_appkey_and_unix_second_times() {
         .legacy_merchant()
         .expect("legacy config");
     let good =
-        wxpay::flow::prepay_body(&config, &order("R1", "1"), 1_399_514_976, "nonce").expect("body");
+        wxpay::api::legacy::flow::prepay_body(&config, &order("R1", "1"), 1_399_514_976, "nonce")
+            .expect("body");
     let mut body = serde_json::to_value(&good).expect("json");
 
     let ok = raw_genprepay(&sandbox, &body);
@@ -346,10 +347,12 @@ fn the_gateway_refuses_appkey_and_unix_second_times() {
 
     // The article's defect: time_start as Unix seconds. Re-sign a package
     // with that mistake and the gateway still refuses it.
-    let mut fields = wxpay::flow::package_fields(&config, &order("R2", "1"), 1_399_514_976);
+    let mut fields =
+        wxpay::api::legacy::flow::package_fields(&config, &order("R2", "1"), 1_399_514_976);
     fields.insert("time_start".into(), "1399514976".into());
-    let package = wxpay::package::build_package(&fields, &config.partner_key, Charset::Utf8)
-        .expect("package");
+    let package =
+        wxpay::api::legacy::package::build_package(&fields, &config.partner_key, Charset::Utf8)
+            .expect("package");
     let mut signed: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in [
         ("appid", config.appid.as_str()),

@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use wxpay::http::{HttpRequest, HttpResponse, HttpTransport, Transport};
+use wxpay::model::{OrderRef, RefundRequest};
 use wxpay::sandbox::{defaults, Endpoint, Sandbox, SandboxConfig};
-use wxpay::transport::{HttpRequest, HttpResponse, HttpTransport, Transport};
-use wxpay::v2::{OrderRef, RefundRequest};
 use wxpay::{Client, Config, Fen, Order};
 
 /// Everything logged, at every level.

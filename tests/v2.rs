@@ -11,17 +11,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
+use wxpay::crypto::sign::{sign_v2, Fields, SignType};
+use wxpay::model::{OrderRef, RefundRequest, TradeState};
 use wxpay::sandbox::{Sandbox, SandboxConfig};
-use wxpay::sign::{sign_v2, Fields, SignType};
-use wxpay::v2::{OrderRef, RefundRequest, TradeState};
 use wxpay::{Client, Config, Error, ErrorKind, Fen, Order};
 
 /// The merchant's notification endpoint: verifies every notification with
 /// its own libwxpay client and answers as a merchant must.
 struct Merchant {
     client: Mutex<Option<Arc<Client>>>,
-    payments: Mutex<Vec<wxpay::notify::PaymentNotification>>,
-    refunds: Mutex<Vec<wxpay::notify::RefundNotification>>,
+    payments: Mutex<Vec<wxpay::model::PaymentNotification>>,
+    refunds: Mutex<Vec<wxpay::model::RefundNotification>>,
     /// Answer this many notifications with a failure first.
     fail_first: AtomicU32,
     expected_fee: Mutex<Option<Fen>>,

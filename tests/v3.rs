@@ -11,16 +11,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use wxpay::clock::{Clock, SystemClock};
-use wxpay::rsa::VerifyingKey;
+use wxpay::crypto::rsa::VerifyingKey;
+use wxpay::http::{HttpRequest, HttpResponse, HttpTransport, Transport};
+use wxpay::model::{OrderRef, RefundRequest, TradeState};
 use wxpay::sandbox::{defaults, Sandbox, SandboxConfig};
-use wxpay::transport::{HttpRequest, HttpResponse, HttpTransport, Transport};
-use wxpay::v2::{OrderRef, RefundRequest, TradeState};
+use wxpay::util::clock::{Clock, SystemClock};
 use wxpay::{Client, Error, Fen, Order};
 
 struct Merchant {
     client: Mutex<Option<Arc<Client>>>,
-    payments: Mutex<Vec<wxpay::notify::PaymentNotification>>,
+    payments: Mutex<Vec<wxpay::model::PaymentNotification>>,
     rejections: Mutex<Vec<String>>,
 }
 

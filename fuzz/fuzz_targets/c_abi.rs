@@ -25,13 +25,13 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use wxpay::crypto::sign::{fields_from_json, sign, Scheme};
 use wxpay::ffi::{
     wxpay_build_pay_params, wxpay_client_free, wxpay_client_new, wxpay_notification_failure_reply,
     wxpay_sign, wxpay_string_free, wxpay_verify_payment_notification,
     wxpay_verify_refund_notification, WxPayClient, WxPayResult,
 };
-use wxpay::secret::Secret;
-use wxpay::sign::{fields_from_json, sign, Scheme};
+use wxpay::util::secret::Secret;
 use wxpay::Order;
 use wxpay_fuzz::{pieces, APPID, MCH_ID, PARTNER_ID, PARTNER_KEY, V2_API_KEY};
 
@@ -185,7 +185,7 @@ fuzz_target!(|data: &[u8]| {
     })();
     assert_eq!(
         signed, expected,
-        "wxpay_sign disagrees with wxpay::sign::sign"
+        "wxpay_sign disagrees with wxpay::crypto::sign::sign"
     );
 
     // wxpay_client_new: whatever it makes is freed.

@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use wxpay::money::Fen;
+use wxpay::util::money::Fen;
 use wxpay::{Config, Order};
 use wxpay_fuzz::text;
 

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::gateway::{parse_genprepay_response, parse_token_response};
-use wxpay::transport::HttpResponse;
+use wxpay::api::legacy::requests::{parse_genprepay_response, parse_token_response};
+use wxpay::http::HttpResponse;
 use wxpay::Error;
 use wxpay_fuzz::NOW;
 

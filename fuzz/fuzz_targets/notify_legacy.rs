@@ -11,11 +11,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::charset::Charset;
-use wxpay::money::Fen;
-use wxpay::notify::{verify_legacy_payment, NotifyError, PaymentNotification, MAX_QUERY_BYTES};
-use wxpay::package::percent_encode;
-use wxpay::sign::sign_package;
+use wxpay::api::legacy::notify::{verify_legacy_payment, MAX_QUERY_BYTES};
+use wxpay::api::legacy::package::percent_encode;
+use wxpay::api::notify::NotifyError;
+use wxpay::crypto::sign::sign_package;
+use wxpay::model::PaymentNotification;
+use wxpay::util::charset::Charset;
+use wxpay::util::money::Fen;
 use wxpay_fuzz::{legacy_merchant, named_fields, text, PARTNER_ID};
 
 fuzz_target!(|data: &[u8]| {

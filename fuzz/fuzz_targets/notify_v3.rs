@@ -15,11 +15,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::aead;
-use wxpay::merchant::V3Merchant;
-use wxpay::notify::{verify_v3_payment, NotifyError, PaymentNotification, MAX_JSON_BYTES};
-use wxpay::rsa::{MerchantKey, VerifyingKey};
-use wxpay::v3::SignedHeaders;
+use wxpay::api::notify::NotifyError;
+use wxpay::api::v3::auth::SignedHeaders;
+use wxpay::api::v3::merchant::V3Merchant;
+use wxpay::api::v3::notify::{verify_v3_payment, MAX_JSON_BYTES};
+use wxpay::crypto::aead;
+use wxpay::crypto::rsa::{MerchantKey, VerifyingKey};
+use wxpay::model::PaymentNotification;
 use wxpay_fuzz::{
     pieces, platform_public_key, text, v3_merchant, API_V3_KEY, APPID, NOW, PLATFORM_KEY_PEM,
     PUBLIC_KEY_ID, V3_MCHID,

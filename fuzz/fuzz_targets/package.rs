@@ -10,10 +10,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::charset::Charset;
-use wxpay::package::{build_package, PackageError, ParsedPackage};
-use wxpay::secret::Secret;
-use wxpay::sign::Fields;
+use wxpay::api::legacy::package::{build_package, PackageError, ParsedPackage};
+use wxpay::crypto::sign::Fields;
+use wxpay::util::charset::Charset;
+use wxpay::util::secret::Secret;
 use wxpay_fuzz::{named_fields, text, PARTNER_KEY};
 
 fuzz_target!(|data: &[u8]| {

@@ -17,11 +17,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::charset::Charset;
-use wxpay::package::{build_package, ParsedPackage};
-use wxpay::rsa::{MerchantKey, VerifyingKey};
-use wxpay::secret::Secret;
-use wxpay::sign::{sign_v2, signatures_match, Fields, SignType};
+use wxpay::api::legacy::package::{build_package, ParsedPackage};
+use wxpay::crypto::rsa::{MerchantKey, VerifyingKey};
+use wxpay::crypto::sign::{sign_v2, signatures_match, Fields, SignType};
+use wxpay::util::charset::Charset;
+use wxpay::util::secret::Secret;
 use wxpay_fuzz::{named_fields, pieces, text, MERCHANT_KEY_PEM, MERCHANT_PUBLIC_PEM, PARTNER_KEY};
 
 struct Rsa {

@@ -11,12 +11,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wxpay::notify::{verify_v2_payment, verify_v2_refund, NotifyError, PaymentNotification};
-use wxpay::req_info;
-use wxpay::sign::{sign_v2, Fields, SignType};
-use wxpay::transport::HttpResponse;
-use wxpay::v2::{parse_response, Signer};
-use wxpay::xml::{self, MAX_XML_BYTES};
+use wxpay::api::notify::NotifyError;
+use wxpay::api::v2::notify::{verify_v2_payment, verify_v2_refund};
+use wxpay::api::v2::req_info;
+use wxpay::api::v2::xml::{self, MAX_XML_BYTES};
+use wxpay::api::v2::{parse_response, Signer};
+use wxpay::crypto::sign::{sign_v2, Fields, SignType};
+use wxpay::http::HttpResponse;
+use wxpay::model::PaymentNotification;
 use wxpay::Error;
 use wxpay_fuzz::{v2_merchant, APPID, MCH_ID};
 

@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
-use wxpay::charset::Charset;
-use wxpay::merchant::{LegacyMerchant, V2Merchant, V3Merchant, V3Verification};
-use wxpay::rsa::{MerchantKey, VerifyingKey};
-use wxpay::secret::Secret;
-use wxpay::sign::{Fields, SignType};
+use wxpay::api::legacy::merchant::LegacyMerchant;
+use wxpay::api::v2::merchant::V2Merchant;
+use wxpay::api::v3::merchant::{V3Merchant, V3Verification};
+use wxpay::crypto::rsa::{MerchantKey, VerifyingKey};
+use wxpay::crypto::sign::{Fields, SignType};
+use wxpay::util::charset::Charset;
+use wxpay::util::secret::Secret;
 
 /// The public app id of the WeChat documentation.
 pub const APPID: &str = "wxd930ea5d5a258f4f";

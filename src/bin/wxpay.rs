@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wxpay::config::Api;
-use wxpay::nonce::{NonceSource, RandomNonce};
+use wxpay::crypto::sign::{fields_from_json, sign, Scheme};
+use wxpay::model::{OrderRef, RefundRequest};
 use wxpay::sandbox::{Sandbox, SandboxConfig};
-use wxpay::sign::{fields_from_json, sign, Scheme};
-use wxpay::v2::{OrderRef, RefundRequest};
+use wxpay::util::nonce::{NonceSource, RandomNonce};
 use wxpay::{Client, Config, Error, Fen, Order, Secret};
 
 /// The port `wxpay sandbox` listens on unless told otherwise.
@@ -260,7 +260,7 @@ impl From<SchemeArg> for Scheme {
 }
 
 fn main() -> ExitCode {
-    wxpay::logging::init_from_env();
+    wxpay::util::logging::init_from_env();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pay(args) => pay(args),

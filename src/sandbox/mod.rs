@@ -28,11 +28,11 @@
 //! `GET /sandbox/v2/orders`, `GET /sandbox/notifications`.
 
 mod faults;
-mod gateway;
-mod gateway_v2;
-mod gateway_v3;
+mod legacy;
 mod notifier;
 mod server;
+mod v2;
+mod v3;
 
 use std::fmt;
 use std::io;
@@ -47,19 +47,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub use faults::{Endpoint, FaultAction, FaultRule};
-pub use gateway::RecordedOrder;
-pub use gateway_v2::{V2Order, V2Refund};
+pub use legacy::RecordedOrder;
 pub use notifier::NotificationRecord;
+pub use v2::{V2Order, V2Refund};
 
-use crate::charset::Charset;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{Api, Config};
-use crate::secret::Secret;
-use crate::sign::SignType;
+use crate::crypto::sign::SignType;
+use crate::util::charset::Charset;
+use crate::util::clock::{Clock, SystemClock};
+use crate::util::secret::Secret;
 use faults::Faults;
-use gateway::Gateway;
-use gateway_v2::GatewayV2;
-use gateway_v3::GatewayV3;
+use legacy::Gateway;
+use v2::GatewayV2;
+use v3::GatewayV3;
 
 /// The public example merchant of the 2014 documentation: the sandbox's
 /// default account.
@@ -257,7 +257,7 @@ impl SandboxConfig {
                     "api_base": base_url,
                 });
                 if !self.v3_certificate_mode {
-                    config["wechatpay_public_key"] = gateway_v3::PLATFORM_PUBLIC_KEY.into();
+                    config["wechatpay_public_key"] = v3::PLATFORM_PUBLIC_KEY.into();
                     config["wechatpay_public_key_id"] =
                         self.wechatpay_public_key_id.as_str().into();
                 }
@@ -421,7 +421,7 @@ impl Sandbox {
     /// Starts a sandbox for `config` on a free port of 127.0.0.1.
     ///
     /// Like every way of starting a sandbox, it installs the standard-error
-    /// logger when `WXPAY_LOG` asks for one ([`crate::logging::init_from_env`]).
+    /// logger when `WXPAY_LOG` asks for one ([`crate::util::logging::init_from_env`]).
     pub fn start(config: SandboxConfig) -> io::Result<Sandbox> {
         Sandbox::bind(config, SocketAddr::from(([127, 0, 0, 1], 0)))
     }
@@ -437,7 +437,7 @@ impl Sandbox {
         addr: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> io::Result<Sandbox> {
-        crate::logging::init_from_env();
+        crate::util::logging::init_from_env();
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::gateway_v2::Outgoing;
+use super::v2::Outgoing;
 use super::Shared;
 
 /// How long one delivery attempt may take.
@@ -38,9 +38,7 @@ pub(super) struct Notifier {
 impl Notifier {
     pub(super) fn new(runtime: tokio::runtime::Handle) -> std::io::Result<Notifier> {
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(
-                crate::transport::tls_config().map_err(std::io::Error::other)?,
-            )
+            .tls_backend_preconfigured(crate::http::tls_config().map_err(std::io::Error::other)?)
             .timeout(ATTEMPT_TIMEOUT)
             .no_proxy()
             .build()
@@ -153,11 +151,14 @@ mod tests {
     #[test]
     fn success_replies() {
         let v2 = outgoing("text/xml; charset=utf-8");
-        assert!(v2.acknowledged_by(200, crate::notify::V2_SUCCESS_REPLY.as_bytes()));
+        assert!(v2.acknowledged_by(200, crate::api::v2::notify::V2_SUCCESS_REPLY.as_bytes()));
         assert!(v2.acknowledged_by(200, b"success\n"));
-        assert!(!v2.acknowledged_by(200, crate::notify::v2_failure_reply("no").as_bytes()));
+        assert!(!v2.acknowledged_by(
+            200,
+            crate::api::v2::notify::v2_failure_reply("no").as_bytes()
+        ));
         assert!(!v2.acknowledged_by(200, b"<html>500</html>"));
-        assert!(!v2.acknowledged_by(500, crate::notify::V2_SUCCESS_REPLY.as_bytes()));
+        assert!(!v2.acknowledged_by(500, crate::api::v2::notify::V2_SUCCESS_REPLY.as_bytes()));
         let v3 = outgoing("application/json");
         assert!(v3.acknowledged_by(204, b""));
         assert!(v3.acknowledged_by(200, b""));

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::faults::{Endpoint, FaultAction, FaultRule};
-use super::gateway::Reply;
+use super::legacy::Reply;
 use super::Shared;
 use crate::config::Api;
 

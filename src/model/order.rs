@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::money::Fen;
+use crate::util::money::Fen;
 
 /// How long an order stays payable when the order says nothing.
 pub const DEFAULT_EXPIRE_MINUTES: u32 = 20;
@@ -58,8 +58,9 @@ impl Order {
 
     /// Parses and validates a JSON order.
     pub fn from_json(json: &str) -> Result<Order> {
-        let map =
-            crate::json::unique_object(json, "order", |reason| Error::order("order", reason))?;
+        let map = crate::util::json::unique_object(json, "order", |reason| {
+            Error::order("order", reason)
+        })?;
         Order::try_from(map)
     }
 

@@ -4,44 +4,13 @@
 //!
 //! Every input is explicit (time, nonce), so a test pins every signature.
 
-use serde::{Deserialize, Serialize};
-
-use crate::clock::beijing_timestamp;
+use crate::api::legacy::merchant::LegacyMerchant;
+use crate::api::legacy::package::build_package;
+use crate::api::legacy::requests::PrepayBody;
+use crate::crypto::sign::{sign_sha1, Fields};
 use crate::error::{Error, Result};
-use crate::gateway::PrepayBody;
-use crate::merchant::LegacyMerchant;
-use crate::order::Order;
-use crate::package::build_package;
-use crate::sign::{sign_sha1, Fields};
-
-/// The `package` value the app SDK expects in the final parameters.
-pub const APP_PACKAGE: &str = "Sign=WXPay";
-
-/// What the app hands to the WeChat SDK (`PayReq`), plus the order's number and
-/// amount for the server's records.
-///
-/// Android's SDK calls `package` `packageValue`; iOS calls it `package`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PayParams {
-    /// The app id.
-    pub appid: String,
-    /// The merchant number.
-    pub partnerid: String,
-    /// The prepay id from the gateway.
-    pub prepayid: String,
-    /// Always `Sign=WXPay`.
-    pub package: String,
-    /// The nonce the signature covers.
-    pub noncestr: String,
-    /// Unix seconds, as a string of 10 digits.
-    pub timestamp: String,
-    /// SHA1 over `appid, appkey, noncestr, package, partnerid, prepayid, timestamp`.
-    pub sign: String,
-    /// The merchant's trade number (not sent to the SDK).
-    pub out_trade_no: String,
-    /// The amount in fen (not sent to the SDK).
-    pub total_fee: u32,
-}
+use crate::model::{Order, PayParams};
+use crate::util::clock::beijing_timestamp;
 
 /// The order's package fields at `now` (PROTOCOL.md 1.2): required fields,
 /// `time_start`/`time_expire` in Beijing time, and `attach` when set.
@@ -126,52 +95,11 @@ pub fn pay_params(
     Ok(params)
 }
 
-impl PayParams {
-    /// The parameters for `prepayid` with an empty `sign`, for the API
-    /// generation's signature to fill in.
-    pub(crate) fn unsigned(
-        appid: &str,
-        partnerid: &str,
-        prepayid: &str,
-        order: &Order,
-        now: u64,
-        noncestr: &str,
-    ) -> PayParams {
-        PayParams {
-            appid: appid.to_owned(),
-            partnerid: partnerid.to_owned(),
-            prepayid: prepayid.to_owned(),
-            package: APP_PACKAGE.to_owned(),
-            noncestr: noncestr.to_owned(),
-            timestamp: now.to_string(),
-            sign: String::new(),
-            out_trade_no: order.out_trade_no().to_owned(),
-            total_fee: order.total_fee().get(),
-        }
-    }
-
-    /// The fields the 2014 and API v2 signatures cover, by their protocol
-    /// names: `appid, noncestr, package, partnerid, prepayid, timestamp`.
-    pub(crate) fn signed_fields(&self) -> Fields {
-        [
-            ("appid", &self.appid),
-            ("noncestr", &self.noncestr),
-            ("package", &self.package),
-            ("partnerid", &self.partnerid),
-            ("prepayid", &self.prepayid),
-            ("timestamp", &self.timestamp),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Fen;
-    use crate::package::ParsedPackage;
+    use crate::api::legacy::package::ParsedPackage;
+    use crate::util::money::Fen;
     use sha1::{Digest, Sha1};
 
     const APP_KEY: &str = "L8LrMqqeGRxST5reouB0K66CaYAWpqhAVsq7ggKkxHCOastWksvuX1uvmvQclxaHoYd3ElNBrNO2DHnnzgfVG9Qs473M3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K";
@@ -256,7 +184,7 @@ mod tests {
     #[test]
     fn gbk_config_rejects_unmappable_body() {
         let mut c = config();
-        c.input_charset = crate::charset::Charset::Gbk;
+        c.input_charset = crate::util::charset::Charset::Gbk;
         let o = Order::new("A1", Fen::new(1).expect("fen"), "emoji 😀", "1.2.3.4").expect("valid");
         let err = prepay_body(&c, &o, 0, "n").expect_err("unmappable");
         assert!(

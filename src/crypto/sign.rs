@@ -28,9 +28,9 @@ use md5::{Digest, Md5};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
-use crate::charset::Charset;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::util::charset::Charset;
+use crate::util::secret::Secret;
 
 /// Fields to sign, sorted by key in byte order.
 pub type Fields = BTreeMap<String, String>;
@@ -286,7 +286,7 @@ pub fn sign(scheme: Scheme, key: &Secret, fields: &Fields) -> Result<SignedStrin
 /// Parses a flat JSON object whose values are strings or integers (integers
 /// become their decimal text) into [`Fields`].
 pub fn fields_from_json(json: &str) -> Result<Fields> {
-    let map = crate::json::unique_object(json, "params", |reason| {
+    let map = crate::util::json::unique_object(json, "params", |reason| {
         Error::InvalidArgument(format!(
             "params must be a JSON object of string fields with distinct keys ({reason})"
         ))

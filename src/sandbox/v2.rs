@@ -11,13 +11,13 @@ use std::net::Ipv4Addr;
 use md5::{Digest, Md5};
 use serde::Serialize;
 
-use crate::clock::beijing_timestamp;
-use crate::nonce::{NonceSource, RandomNonce};
-use crate::req_info;
-use crate::secret::Secret;
-use crate::sign::{sign_v2, signatures_match, Fields, SignType};
-use crate::v2::TradeState;
-use crate::xml;
+use crate::api::v2::req_info;
+use crate::api::v2::xml;
+use crate::crypto::sign::{sign_v2, signatures_match, Fields, SignType};
+use crate::model::TradeState;
+use crate::util::clock::beijing_timestamp;
+use crate::util::nonce::{NonceSource, RandomNonce};
+use crate::util::secret::Secret;
 
 use super::SandboxConfig;
 

@@ -7,10 +7,10 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::charset::Charset;
+use crate::crypto::sign::{sign_package, signatures_match, Fields};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
-use crate::sign::{sign_package, signatures_match, Fields};
+use crate::util::charset::Charset;
+use crate::util::secret::Secret;
 
 /// Bytes that stay as they are in a package value: RFC 3986's unreserved set.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC

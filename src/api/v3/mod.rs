@@ -4,20 +4,20 @@
 //! over the raw body, timestamp within five minutes), typed answers, the
 //! platform certificates, and the app's parameters. No I/O happens here.
 
-use std::collections::HashMap;
+pub mod auth;
+pub mod certificates;
+pub mod merchant;
+pub mod notify;
 
 use serde_json::{json, Map, Value};
-use url::Url;
 
-use crate::aead;
-use crate::clock::beijing_rfc3339;
+use crate::api::v3::merchant::V3Merchant;
 use crate::error::{Error, Result};
-use crate::flow::PayParams;
-use crate::merchant::V3Merchant;
-use crate::order::Order;
-use crate::rsa::VerifyingKey;
-use crate::transport::{HttpRequest, HttpResponse, Method};
-use crate::v2::{OrderRef, OrderStatus, RefundReceipt, RefundRequest, TradeState};
+use crate::http::HttpResponse;
+use crate::model::Order;
+use crate::model::PayParams;
+use crate::model::{OrderRef, OrderStatus, RefundReceipt, RefundRequest, TradeState};
+use crate::util::clock::beijing_rfc3339;
 
 /// Create an APP order.
 pub const APP_ORDER_PATH: &str = "/v3/pay/transactions/app";
@@ -25,163 +25,6 @@ pub const APP_ORDER_PATH: &str = "/v3/pay/transactions/app";
 pub const REFUND_PATH: &str = "/v3/refund/domestic/refunds";
 /// Download the platform certificates.
 pub const CERTIFICATES_PATH: &str = "/v3/certificates";
-
-/// How far a signed timestamp may be from now, in seconds (exclusive).
-pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
-
-/// The four `Wechatpay-*` headers of a signed answer or notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedHeaders {
-    /// `Wechatpay-Serial`: the public key id or certificate serial.
-    pub serial: String,
-    /// `Wechatpay-Signature`: base64.
-    pub signature: String,
-    /// `Wechatpay-Timestamp`: Unix seconds.
-    pub timestamp: String,
-    /// `Wechatpay-Nonce`.
-    pub nonce: String,
-}
-
-impl SignedHeaders {
-    /// The headers from `(name, value)` pairs (any case); `None` when one is missing.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-    ) -> Option<SignedHeaders> {
-        let get = |name: &str| {
-            pairs
-                .clone()
-                .into_iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        Some(SignedHeaders {
-            serial: get("wechatpay-serial")?,
-            signature: get("wechatpay-signature")?,
-            timestamp: get("wechatpay-timestamp")?,
-            nonce: get("wechatpay-nonce")?,
-        })
-    }
-
-    /// The headers of a response.
-    pub fn from_response(response: &HttpResponse) -> Option<SignedHeaders> {
-        SignedHeaders::from_pairs(
-            response
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-    }
-}
-
-/// Why a signed answer or notification was not believed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// A `Wechatpay-*` header is missing.
-    #[error("the answer is not signed (a Wechatpay-* header is missing)")]
-    Unsigned,
-    /// The serial names no key we have.
-    #[error("signed with an unknown key serial {0}")]
-    UnknownSerial(String),
-    /// The timestamp is five minutes or more away from now.
-    #[error("the signature's timestamp is five minutes or more away from now")]
-    Stale,
-    /// The signature does not verify over the raw body.
-    #[error("the signature does not verify over the body")]
-    Bad,
-}
-
-/// Verifies `headers` over the raw `body` at `now`, with the key
-/// `key_for(serial)` gives.
-pub fn verify_signed(
-    headers: &SignedHeaders,
-    body: &[u8],
-    now: u64,
-    key_for: impl Fn(&str) -> Option<VerifyingKey>,
-) -> std::result::Result<(), SignatureError> {
-    let timestamp: u64 = headers
-        .timestamp
-        .parse()
-        .map_err(|_| SignatureError::Stale)?;
-    if timestamp.abs_diff(now) >= MAX_CLOCK_SKEW_SECS {
-        return Err(SignatureError::Stale);
-    }
-    let key = key_for(&headers.serial)
-        .ok_or_else(|| SignatureError::UnknownSerial(headers.serial.clone()))?;
-    let mut message = Vec::with_capacity(body.len() + 64);
-    message.extend_from_slice(headers.timestamp.as_bytes());
-    message.push(b'\n');
-    message.extend_from_slice(headers.nonce.as_bytes());
-    message.push(b'\n');
-    message.extend_from_slice(body);
-    message.push(b'\n');
-    key.verify(&message, &headers.signature)
-        .map_err(|_| SignatureError::Bad)
-}
-
-/// The `Authorization` header value for a request.
-pub fn authorization(
-    merchant: &V3Merchant,
-    method: &str,
-    path_and_query: &str,
-    timestamp: u64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    let mut message = format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n").into_bytes();
-    message.extend_from_slice(body);
-    message.push(b'\n');
-    let signature = merchant.key.sign(&message);
-    format!(
-        "WECHATPAY2-SHA256-RSA2048 mchid=\"{}\",nonce_str=\"{nonce}\",signature=\"{signature}\",timestamp=\"{timestamp}\",serial_no=\"{}\"",
-        merchant.mchid, merchant.serial_no
-    )
-}
-
-/// A signed request: `body` is serialised once, and those bytes are both
-/// signed and sent.
-pub fn request(
-    api_base: &Url,
-    merchant: &V3Merchant,
-    method: Method,
-    path_and_query: &str,
-    body: Option<&Value>,
-    now: u64,
-    nonce: &str,
-) -> Result<HttpRequest> {
-    let mut url = api_base.clone();
-    let prefix = api_base.path().trim_end_matches('/');
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_and_query, None),
-    };
-    url.set_path(&format!("{prefix}{path}"));
-    url.set_query(query);
-    let signed_path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let bytes = match body {
-        Some(value) => serde_json::to_vec(value)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialise the body: {e}")))?,
-        None => Vec::new(),
-    };
-    let verb = match method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-    };
-    let authorization = authorization(merchant, verb, &signed_path, now, nonce, &bytes);
-    Ok(HttpRequest {
-        method,
-        url,
-        content_type: body.map(|_| "application/json"),
-        body: bytes,
-        headers: vec![
-            ("Authorization".into(), authorization),
-            ("Accept".into(), "application/json".into()),
-        ],
-    })
-}
 
 /// A non-2xx answer as an error: WeChat's `code` and `message` with the
 /// HTTP status, or the bare status when the body says nothing.
@@ -247,20 +90,12 @@ pub fn close_path(out_trade_no: &str) -> String {
 }
 
 fn percent_path(segment: &str) -> String {
-    crate::package::percent_encode(segment.as_bytes())
+    crate::api::legacy::package::percent_encode(segment.as_bytes())
 }
 
 /// The body of a refund.
 pub fn refund_body(merchant: &V3Merchant, refund: &RefundRequest) -> Result<Value> {
-    // The same amount and number rules as v2, checked before any call.
-    let v2_like = crate::merchant::V2Merchant {
-        appid: merchant.appid.clone(),
-        mch_id: merchant.mchid.clone(),
-        api_key: merchant.api_v3_key.clone(),
-        sign_type: crate::sign::SignType::Md5,
-        notify_url: merchant.notify_url.clone(),
-    };
-    crate::v2::refund_fields(&v2_like, refund, "n")?;
+    refund.validate()?;
     let mut body = json!({
         "out_refund_no": refund.out_refund_no,
         "notify_url": merchant.notify_url,
@@ -346,45 +181,6 @@ pub fn refund_receipt(map: &Map<String, Value>) -> Result<RefundReceipt> {
     })
 }
 
-/// The platform certificates of a `/v3/certificates` answer, decrypted with
-/// the API v3 key: serial to key.
-pub fn platform_certificates(
-    map: &Map<String, Value>,
-    api_v3_key: &[u8],
-) -> Result<HashMap<String, VerifyingKey>> {
-    let list = map
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::MalformedResponse("the certificates answer has no data".into()))?;
-    let mut keys = HashMap::new();
-    for item in list {
-        let sealed = item.get("encrypt_certificate").ok_or_else(|| {
-            Error::MalformedResponse("a certificate has no encrypt_certificate".into())
-        })?;
-        let field = |k: &str| sealed.get(k).and_then(Value::as_str).unwrap_or_default();
-        let pem = aead::decrypt(
-            api_v3_key,
-            field("nonce"),
-            field("associated_data"),
-            field("ciphertext"),
-        )
-        .map_err(|e| Error::MalformedResponse(format!("a platform certificate: {e}")))?;
-        let (serial, key) = VerifyingKey::from_certificate_pem(&pem)
-            .map_err(|e| Error::MalformedResponse(format!("a platform certificate: {e}")))?;
-        if item
-            .get("serial_no")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.eq_ignore_ascii_case(&serial))
-        {
-            return Err(Error::MalformedResponse(
-                "a platform certificate's serial_no is not its own".into(),
-            ));
-        }
-        keys.insert(serial, key);
-    }
-    Ok(keys)
-}
-
 /// The app's parameters for `prepay_id`: RSA over
 /// `APPID\nTIMESTAMP\nNONCESTR\nPREPAY_ID\n`.
 pub fn app_params(
@@ -410,14 +206,18 @@ pub fn app_params(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rsa::MerchantKey;
-    use crate::secret::Secret;
+    use crate::api::v3::auth::{request, verify_signed, SignatureError, SignedHeaders};
+    use crate::crypto::rsa::MerchantKey;
+    use crate::crypto::rsa::VerifyingKey;
+    use crate::http::Method;
+    use crate::util::secret::Secret;
     use std::sync::Arc;
+    use url::Url;
 
-    const MERCHANT_KEY: &str = include_str!("sandbox/keys/merchant_key.pem");
-    const MERCHANT_PUBLIC: &str = include_str!("sandbox/keys/merchant_public_key.pem");
-    const PLATFORM_KEY: &str = include_str!("sandbox/keys/platform_key.pem");
-    const PLATFORM_PUBLIC: &str = include_str!("sandbox/keys/platform_public_key.pem");
+    const MERCHANT_KEY: &str = include_str!("../../sandbox/keys/merchant_key.pem");
+    const MERCHANT_PUBLIC: &str = include_str!("../../sandbox/keys/merchant_public_key.pem");
+    const PLATFORM_KEY: &str = include_str!("../../sandbox/keys/platform_key.pem");
+    const PLATFORM_PUBLIC: &str = include_str!("../../sandbox/keys/platform_public_key.pem");
 
     fn merchant() -> V3Merchant {
         V3Merchant {
@@ -427,7 +227,9 @@ mod tests {
             key: Arc::new(MerchantKey::from_pem(MERCHANT_KEY).expect("key")),
             api_v3_key: Secret::new("0123456789abcdef0123456789abcdef"),
             notify_url: "https://example.com/notify".into(),
-            verification: crate::merchant::V3Verification::Certificates { refresh_secs: 3600 },
+            verification: crate::api::v3::merchant::V3Verification::Certificates {
+                refresh_secs: 3600,
+            },
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::config::{Config, TokenStoreSetting};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// How long before a token's expiry it is refreshed: five minutes, or a fifth
 /// of its lifetime for short-lived tokens.
@@ -23,7 +23,7 @@ pub fn store_for(config: &Config) -> Result<Arc<dyn TokenStore>> {
         TokenStoreSetting::Memory => Ok(Arc::new(MemoryTokenStore::new())),
         #[cfg(feature = "redis")]
         TokenStoreSetting::Redis(url) => {
-            use crate::token_redis::{FallbackTokenStore, RedisTokenStore};
+            use crate::api::legacy::token_redis::{FallbackTokenStore, RedisTokenStore};
             // A fetch is one HTTP exchange bounded by the timeout; a lock
             // outliving that by a margin can only belong to a dead holder.
             let lock_ttl = config.timeout() + std::time::Duration::from_secs(2);

@@ -539,11 +539,11 @@ pub enum OrderRef {
     },
 }
 
-impl From<OrderRef> for crate::v2::OrderRef {
+impl From<OrderRef> for crate::model::OrderRef {
     fn from(order: OrderRef) -> Self {
         match order {
-            OrderRef::OutTradeNo { value } => crate::v2::OrderRef::OutTradeNo(value),
-            OrderRef::TransactionId { value } => crate::v2::OrderRef::TransactionId(value),
+            OrderRef::OutTradeNo { value } => crate::model::OrderRef::OutTradeNo(value),
+            OrderRef::TransactionId { value } => crate::model::OrderRef::TransactionId(value),
         }
     }
 }
@@ -572,9 +572,9 @@ pub enum TradeState {
     },
 }
 
-impl From<crate::v2::TradeState> for TradeState {
-    fn from(state: crate::v2::TradeState) -> Self {
-        use crate::v2::TradeState as S;
+impl From<crate::model::TradeState> for TradeState {
+    fn from(state: crate::model::TradeState) -> Self {
+        use crate::model::TradeState as S;
         match state {
             S::Success => TradeState::Success,
             S::Refund => TradeState::Refund,
@@ -605,8 +605,8 @@ pub struct OrderStatus {
     pub time_end: Option<String>,
 }
 
-impl From<crate::v2::OrderStatus> for OrderStatus {
-    fn from(s: crate::v2::OrderStatus) -> Self {
+impl From<crate::model::OrderStatus> for OrderStatus {
+    fn from(s: crate::model::OrderStatus) -> Self {
         OrderStatus {
             out_trade_no: s.out_trade_no,
             transaction_id: s.transaction_id,
@@ -636,9 +636,9 @@ pub struct RefundRequest {
     pub refund_desc: Option<String>,
 }
 
-impl From<RefundRequest> for crate::v2::RefundRequest {
+impl From<RefundRequest> for crate::model::RefundRequest {
     fn from(r: RefundRequest) -> Self {
-        crate::v2::RefundRequest {
+        crate::model::RefundRequest {
             order: r.order.into(),
             out_refund_no: r.out_refund_no,
             total_fee: r.total_fee,
@@ -659,8 +659,8 @@ pub struct RefundReceipt {
     pub refund_fee: u32,
 }
 
-impl From<crate::v2::RefundReceipt> for RefundReceipt {
-    fn from(r: crate::v2::RefundReceipt) -> Self {
+impl From<crate::model::RefundReceipt> for RefundReceipt {
+    fn from(r: crate::model::RefundReceipt) -> Self {
         RefundReceipt {
             out_refund_no: r.out_refund_no,
             refund_id: r.refund_id,
@@ -682,8 +682,8 @@ pub struct RefundStatus {
     pub refund_status: String,
 }
 
-impl From<crate::v2::RefundStatus> for RefundStatus {
-    fn from(r: crate::v2::RefundStatus) -> Self {
+impl From<crate::model::RefundStatus> for RefundStatus {
+    fn from(r: crate::model::RefundStatus) -> Self {
         RefundStatus {
             out_refund_no: r.out_refund_no,
             refund_id: r.refund_id,
@@ -713,8 +713,8 @@ pub struct PaymentNotification {
     pub fields: HashMap<String, String>,
 }
 
-impl From<crate::notify::PaymentNotification> for PaymentNotification {
-    fn from(n: crate::notify::PaymentNotification) -> Self {
+impl From<crate::model::PaymentNotification> for PaymentNotification {
+    fn from(n: crate::model::PaymentNotification) -> Self {
         PaymentNotification {
             paid: n.paid,
             out_trade_no: n.out_trade_no,
@@ -746,8 +746,8 @@ pub struct RefundNotification {
     pub fields: HashMap<String, String>,
 }
 
-impl From<crate::notify::RefundNotification> for RefundNotification {
-    fn from(n: crate::notify::RefundNotification) -> Self {
+impl From<crate::model::RefundNotification> for RefundNotification {
+    fn from(n: crate::model::RefundNotification) -> Self {
         RefundNotification {
             out_trade_no: n.out_trade_no,
             out_refund_no: n.out_refund_no,
@@ -786,7 +786,7 @@ impl WxPayClient {
     #[uniffi::constructor]
     pub fn new(config: Config) -> Result<Arc<Self>, WxPayError> {
         guard(|| {
-            crate::logging::init_from_env();
+            crate::util::logging::init_from_env();
             let inner = crate::Client::new(config.into_core()?)?;
             Ok(Arc::new(WxPayClient { inner }))
         })
@@ -950,8 +950,8 @@ pub fn sign(
     guard(|| {
         let key = crate::Secret::new(key);
         let scheme: crate::Scheme = scheme.parse()?;
-        let fields: crate::sign::Fields = params.into_iter().collect();
-        Ok(crate::sign::sign(scheme, &key, &fields)?.into_signature())
+        let fields: crate::crypto::sign::Fields = params.into_iter().collect();
+        Ok(crate::crypto::sign::sign(scheme, &key, &fields)?.into_signature())
     })
 }
 
@@ -1002,10 +1002,12 @@ mod tests {
             partner_key: None,
             api: Some("v3".into()),
             mchid: Some("1900000109".into()),
-            merchant_private_key: Some(include_str!("sandbox/keys/merchant_key.pem").into()),
+            merchant_private_key: Some(include_str!("../sandbox/keys/merchant_key.pem").into()),
             merchant_serial_no: Some("S1".into()),
             api_v3_key: Some("0123456789abcdef0123456789abcdef".into()),
-            wechatpay_public_key: Some(include_str!("sandbox/keys/platform_public_key.pem").into()),
+            wechatpay_public_key: Some(
+                include_str!("../sandbox/keys/platform_public_key.pem").into(),
+            ),
             wechatpay_public_key_id: Some("PUB_KEY_ID_1".into()),
             api_base: Some("http://127.0.0.1:1".into()),
             ..config()
@@ -1392,7 +1394,7 @@ mod tests {
 
     #[test]
     fn v2_records_convert_field_for_field() {
-        use crate::v2 as core;
+        use crate::model as core;
         for (state, expected) in [
             (core::TradeState::Success, TradeState::Success),
             (core::TradeState::Refund, TradeState::Refund),
@@ -1429,7 +1431,7 @@ mod tests {
                 time_end: Some("20240101120000".into()),
             }
         );
-        let request = crate::v2::RefundRequest::from(RefundRequest {
+        let request = crate::model::RefundRequest::from(RefundRequest {
             order: OrderRef::TransactionId { value: "42".into() },
             out_refund_no: "R1".into(),
             total_fee: 1999,
@@ -1470,11 +1472,12 @@ mod tests {
             refund_status: "SUCCESS".into(),
         });
         assert_eq!(refund.refund_status, "SUCCESS");
-        let fields: crate::sign::Fields = [("refund_status", "SUCCESS"), ("refund_fee", "999")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let notified = RefundNotification::from(crate::notify::RefundNotification {
+        let fields: crate::crypto::sign::Fields =
+            [("refund_status", "SUCCESS"), ("refund_fee", "999")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let notified = RefundNotification::from(crate::model::RefundNotification {
             out_trade_no: "A1".into(),
             out_refund_no: "R1".into(),
             refund_id: "50".into(),
@@ -1489,7 +1492,7 @@ mod tests {
 
     /// An API v2 payment notification for `v2_config()`, signed with its key.
     fn v2_notification(total_fee: &str) -> Vec<u8> {
-        let mut fields: crate::sign::Fields = [
+        let mut fields: crate::crypto::sign::Fields = [
             ("return_code", "SUCCESS"),
             ("result_code", "SUCCESS"),
             ("appid", "wxd930ea5d5a258f4f"),
@@ -1504,9 +1507,10 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let key = crate::Secret::new("192006250b4c09247ec02edce69f6a2d".to_owned());
-        let sign = crate::sign::sign_v2(&fields, &key, crate::sign::SignType::Md5);
+        let sign = crate::crypto::sign::sign_v2(&fields, &key, crate::crypto::sign::SignType::Md5);
         fields.insert("sign".into(), sign.into_signature());
-        crate::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+        crate::api::v2::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .into_bytes()
     }
 
     #[test]
@@ -1547,7 +1551,7 @@ mod tests {
 
         assert_eq!(
             client.notification_success_reply().as_deref(),
-            Ok(crate::notify::V2_SUCCESS_REPLY)
+            Ok(crate::api::v2::notify::V2_SUCCESS_REPLY)
         );
         let fail = client
             .notification_failure_reply("busy".into())

@@ -18,8 +18,8 @@
 //! [`Order::from_json`] and [`PayParams`](crate::PayParams), and for API v2
 //! the flat order reference and refund documents read here (see
 //! [`wxpay_query_order`] and [`wxpay_refund`]) and the serde forms of
-//! [`OrderStatus`](crate::v2::OrderStatus), [`RefundReceipt`](crate::v2::RefundReceipt),
-//! [`RefundStatus`](crate::v2::RefundStatus) and the verified notifications;
+//! [`OrderStatus`](crate::model::OrderStatus), [`RefundReceipt`](crate::model::RefundReceipt),
+//! [`RefundStatus`](crate::model::RefundStatus) and the verified notifications;
 //! nothing here knows the protocol, it only converts and checks.
 
 use std::ffi::{c_char, CString};
@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Api;
+use crate::crypto::sign::{fields_from_json, sign, Scheme};
 use crate::error::Error;
-use crate::sign::{fields_from_json, sign, Scheme};
-use crate::v2::{OrderRef, RefundRequest};
+use crate::model::{OrderRef, RefundRequest};
 use crate::{Client, Config, Fen, Order, Secret};
 
 /// The longest string argument accepted, in bytes, not counting the NUL
@@ -899,7 +899,7 @@ pub unsafe extern "C" fn wxpay_client_new(
     out_error: *mut *mut c_char,
 ) -> i32 {
     ffi_boundary(out_error, || {
-        crate::logging::init_from_env();
+        crate::util::logging::init_from_env();
         // SAFETY: the caller's contract on each pointer (see the doc).
         unsafe { clear_out(out_client, "out_client")? };
         let json = unsafe { read_str(config_json, "config_json")? };
@@ -1783,7 +1783,7 @@ mod tests {
 
     /// A payment notification for the V2_CONFIG merchant, signed with its key.
     fn signed_payment(total_fee: &str) -> Vec<u8> {
-        let mut fields: crate::sign::Fields = [
+        let mut fields: crate::crypto::sign::Fields = [
             ("return_code", "SUCCESS"),
             ("result_code", "SUCCESS"),
             ("appid", "wxd930ea5d5a258f4f"),
@@ -1798,9 +1798,10 @@ mod tests {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let key = Secret::new("192006250b4c09247ec02edce69f6a2d");
-        let sign = crate::sign::sign_v2(&fields, &key, crate::sign::SignType::Md5);
+        let sign = crate::crypto::sign::sign_v2(&fields, &key, crate::crypto::sign::SignType::Md5);
         fields.insert("sign".into(), sign.into_signature());
-        crate::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+        crate::api::v2::xml::write(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .into_bytes()
     }
 
     fn kind_of(result: Result<impl fmt::Debug, Error>) -> crate::ErrorKind {
@@ -1927,7 +1928,7 @@ mod tests {
         assert_eq!(doc["notification"]["total_fee"], 1999);
         assert_eq!(doc["notification"]["out_trade_no"], "FFI1");
         assert_eq!(doc["notification"]["fields"]["mch_id"], "10000100");
-        assert_eq!(doc["reply"], crate::notify::V2_SUCCESS_REPLY);
+        assert_eq!(doc["reply"], crate::api::v2::notify::V2_SUCCESS_REPLY);
 
         // Unchecked amount.
         let code = unsafe {
@@ -1964,7 +1965,7 @@ mod tests {
         let reply = doc["reply"].as_str().expect("a failure reply");
         assert_eq!(
             reply,
-            crate::notify::v2_failure_reply("invalid_notification"),
+            crate::api::v2::notify::v2_failure_reply("invalid_notification"),
             "the reply names the kind, not the details"
         );
         assert!(doc["message"].as_str().expect("message").contains("1998"));
@@ -2131,7 +2132,7 @@ mod tests {
         let mut reply = ptr::null_mut();
         let code = unsafe { wxpay_notification_success_reply(v2.0, &mut reply, ptr::null_mut()) };
         assert_eq!(code, 0);
-        assert_eq!(take(reply), crate::notify::V2_SUCCESS_REPLY);
+        assert_eq!(take(reply), crate::api::v2::notify::V2_SUCCESS_REPLY);
         let code =
             unsafe { wxpay_notification_success_reply(legacy.0, &mut reply, ptr::null_mut()) };
         assert_eq!(code, 0);
@@ -2145,7 +2146,7 @@ mod tests {
             )
         };
         assert_eq!(code, 0);
-        let fields = crate::xml::parse(take(reply).as_bytes()).expect("XML");
+        let fields = crate::api::v2::xml::parse(take(reply).as_bytes()).expect("XML");
         assert_eq!(fields["return_code"], "FAIL");
         assert_eq!(fields["return_msg"], "busy ]]> now");
         let mut error = ptr::null_mut();
@@ -2202,9 +2203,9 @@ mod tests {
     fn signed_notifications_carry_the_v3_reply_and_its_status() {
         let config = serde_json::json!({
             "api": "v3", "appid": "wxd930ea5d5a258f4f", "mchid": "1900000109",
-            "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
+            "merchant_private_key": include_str!("../sandbox/keys/merchant_key.pem"),
             "merchant_serial_no": "S1", "api_v3_key": "0123456789abcdef0123456789abcdef",
-            "wechatpay_public_key": include_str!("sandbox/keys/platform_public_key.pem"),
+            "wechatpay_public_key": include_str!("../sandbox/keys/platform_public_key.pem"),
             "wechatpay_public_key_id": "PUB_KEY_ID_1",
             "notify_url": "https://example.com/n", "api_base": "http://127.0.0.1:1",
         })

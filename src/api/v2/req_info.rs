@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use md5::{Digest, Md5};
 
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 const BLOCK: usize = 16;
 

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
+use crate::api::legacy::token::AccessToken;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
-use crate::token::AccessToken;
-use crate::transport::{HttpRequest, HttpResponse, Method};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::util::secret::Secret;
 
 /// The path of the access_token call.
 pub const TOKEN_PATH: &str = "/cgi-bin/token";

@@ -10,13 +10,13 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::aead;
-use crate::clock::beijing_rfc3339;
-use crate::nonce::{NonceSource, RandomNonce};
-use crate::rsa::{MerchantKey, VerifyingKey};
-use crate::v3::MAX_CLOCK_SKEW_SECS;
+use crate::api::v3::auth::MAX_CLOCK_SKEW_SECS;
+use crate::crypto::aead;
+use crate::crypto::rsa::{MerchantKey, VerifyingKey};
+use crate::util::clock::beijing_rfc3339;
+use crate::util::nonce::{NonceSource, RandomNonce};
 
-use super::gateway_v2::Outgoing;
+use super::v2::Outgoing;
 use super::SandboxConfig;
 
 /// The sandbox's platform key, certificate and public key.
@@ -302,7 +302,7 @@ impl GatewayV3 {
         }
         let prepay_id = format!(
             "wx{}{}",
-            crate::clock::beijing_timestamp(now),
+            crate::util::clock::beijing_timestamp(now),
             &RandomNonce.nonce()[..20]
         );
         self.orders.insert(
@@ -429,7 +429,7 @@ impl GatewayV3 {
         }
         let id = format!(
             "50300{}{}",
-            &crate::clock::beijing_timestamp(now)[..8],
+            &crate::util::clock::beijing_timestamp(now)[..8],
             &RandomNonce.nonce()[..15]
         );
         order.refunded += refund;
@@ -481,7 +481,7 @@ impl GatewayV3 {
             "NOTPAY" => {
                 let id = format!(
                     "4200{}{}",
-                    &crate::clock::beijing_timestamp(now)[..8],
+                    &crate::util::clock::beijing_timestamp(now)[..8],
                     &RandomNonce.nonce()[..16]
                 );
                 order.state = "SUCCESS";

@@ -21,9 +21,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 
 use crate::config::ClientCertConfig;
-use crate::connection::{network_error, Body, Connection, ConnectionPool, Origin, SendError};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::http::connection::{network_error, Body, Connection, ConnectionPool, Origin, SendError};
+use crate::util::secret::Secret;
 
 /// The largest response body read from the gateway; the documented ones are
 /// a few hundred bytes.

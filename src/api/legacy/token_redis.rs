@@ -22,10 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::legacy::token::{AccessToken, FetchToken, MemoryTokenStore, TokenStore};
 use crate::error::{Error, Result};
-use crate::nonce::{NonceSource, RandomNonce};
-use crate::secret::Secret;
-use crate::token::{AccessToken, FetchToken, MemoryTokenStore, TokenStore};
+use crate::util::nonce::{NonceSource, RandomNonce};
+use crate::util::secret::Secret;
 
 /// Deletes `KEYS[1]` if its value is `ARGV[1]`.
 const COMPARE_AND_DELETE: &str =

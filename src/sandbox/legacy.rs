@@ -8,11 +8,11 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::charset::Charset;
-use crate::clock::beijing_timestamp;
-use crate::nonce::{NonceSource, RandomNonce};
-use crate::package::{PackageError, ParsedPackage};
-use crate::sign::{sign_sha1, signatures_match, Fields};
+use crate::api::legacy::package::{PackageError, ParsedPackage};
+use crate::crypto::sign::{sign_sha1, signatures_match, Fields};
+use crate::util::charset::Charset;
+use crate::util::clock::beijing_timestamp;
+use crate::util::nonce::{NonceSource, RandomNonce};
 
 use super::SandboxConfig;
 

@@ -133,11 +133,11 @@ impl VerifyingKey {
 mod tests {
     use super::*;
 
-    const MERCHANT_KEY: &str = include_str!("sandbox/keys/merchant_key.pem");
-    const MERCHANT_KEY_PKCS1: &str = include_str!("sandbox/keys/merchant_key_pkcs1.pem");
-    const MERCHANT_PUBLIC: &str = include_str!("sandbox/keys/merchant_public_key.pem");
-    const PLATFORM_KEY: &str = include_str!("sandbox/keys/platform_key.pem");
-    const PLATFORM_CERT: &str = include_str!("sandbox/keys/platform_cert.pem");
+    const MERCHANT_KEY: &str = include_str!("../sandbox/keys/merchant_key.pem");
+    const MERCHANT_KEY_PKCS1: &str = include_str!("../sandbox/keys/merchant_key_pkcs1.pem");
+    const MERCHANT_PUBLIC: &str = include_str!("../sandbox/keys/merchant_public_key.pem");
+    const PLATFORM_KEY: &str = include_str!("../sandbox/keys/platform_key.pem");
+    const PLATFORM_CERT: &str = include_str!("../sandbox/keys/platform_cert.pem");
 
     #[test]
     fn sign_then_verify_and_a_changed_byte_fails() {

@@ -5,19 +5,22 @@
 //! did not expect included); it is verified with the merchant's algorithm
 //! before anything in it is believed. No I/O happens here.
 
-use serde::{Deserialize, Serialize};
+pub mod merchant;
+pub mod notify;
+pub mod req_info;
+pub mod xml;
+
 use url::Url;
 
-use crate::clock::beijing_timestamp;
+use crate::api::v2::merchant::V2Merchant;
+use crate::crypto::sign::{sign_v2, signatures_match, Fields, SignType};
 use crate::error::{Error, Result};
-use crate::flow::PayParams;
-use crate::merchant::V2Merchant;
-use crate::money::Fen;
-use crate::order::Order;
-use crate::secret::Secret;
-use crate::sign::{sign_v2, signatures_match, Fields, SignType};
-use crate::transport::{HttpRequest, HttpResponse, Method};
-use crate::xml;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::model::{
+    Order, OrderRef, OrderStatus, PayParams, RefundReceipt, RefundRequest, RefundStatus, TradeState,
+};
+use crate::util::clock::beijing_timestamp;
+use crate::util::secret::Secret;
 
 /// Create an order.
 pub const UNIFIEDORDER: &str = "pay/unifiedorder";
@@ -31,162 +34,6 @@ pub const REFUND: &str = "secapi/pay/refund";
 pub const REFUNDQUERY: &str = "pay/refundquery";
 /// WeChat's simulation environment: fetch the key it signs with.
 pub const GETSIGNKEY: &str = "sandboxnew/pay/getsignkey";
-
-/// The state of an order, as `orderquery` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TradeState {
-    /// Paid.
-    Success,
-    /// Paid, then (partly) refunded.
-    Refund,
-    /// Not paid yet.
-    Notpay,
-    /// Closed unpaid.
-    Closed,
-    /// Revoked (card payments).
-    Revoked,
-    /// The user is paying (entering a password).
-    Userpaying,
-    /// The payment failed.
-    Payerror,
-    /// A state this library does not know, as sent.
-    #[serde(untagged)]
-    Other(String),
-}
-
-impl TradeState {
-    /// Parses the gateway's `trade_state`.
-    pub fn parse(text: &str) -> TradeState {
-        match text {
-            "SUCCESS" => TradeState::Success,
-            "REFUND" => TradeState::Refund,
-            "NOTPAY" => TradeState::Notpay,
-            "CLOSED" => TradeState::Closed,
-            "REVOKED" => TradeState::Revoked,
-            "USERPAYING" => TradeState::Userpaying,
-            "PAYERROR" => TradeState::Payerror,
-            other => TradeState::Other(other.to_owned()),
-        }
-    }
-
-    /// The gateway's spelling.
-    pub fn as_str(&self) -> &str {
-        match self {
-            TradeState::Success => "SUCCESS",
-            TradeState::Refund => "REFUND",
-            TradeState::Notpay => "NOTPAY",
-            TradeState::Closed => "CLOSED",
-            TradeState::Revoked => "REVOKED",
-            TradeState::Userpaying => "USERPAYING",
-            TradeState::Payerror => "PAYERROR",
-            TradeState::Other(s) => s,
-        }
-    }
-}
-
-/// Which order a query or refund is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderRef {
-    /// The merchant's trade number.
-    OutTradeNo(String),
-    /// WeChat's transaction id.
-    TransactionId(String),
-}
-
-impl OrderRef {
-    /// The order with the merchant's trade number `no`, checked.
-    pub fn out_trade_no(no: impl Into<String>) -> Result<OrderRef> {
-        let order = OrderRef::OutTradeNo(no.into());
-        order.validate()?;
-        Ok(order)
-    }
-
-    /// The order with WeChat's transaction id `id`, checked.
-    pub fn transaction_id(id: impl Into<String>) -> Result<OrderRef> {
-        let order = OrderRef::TransactionId(id.into());
-        order.validate()?;
-        Ok(order)
-    }
-
-    /// Checks the number or id: 1 to 32 characters of A-Z a-z 0-9 _ - | * @.
-    /// The client checks every reference before any network call.
-    pub fn validate(&self) -> Result<()> {
-        let (name, value) = self.field();
-        if crate::order::is_trade_id(value) {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument(format!(
-                "{name} must be 1 to 32 characters of A-Z a-z 0-9 _ - | * @"
-            )))
-        }
-    }
-
-    fn field(&self) -> (&'static str, &str) {
-        match self {
-            OrderRef::OutTradeNo(no) => ("out_trade_no", no),
-            OrderRef::TransactionId(id) => ("transaction_id", id),
-        }
-    }
-}
-
-/// An order's state, from `orderquery`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderStatus {
-    /// The merchant's trade number.
-    pub out_trade_no: String,
-    /// WeChat's transaction id, once paid.
-    pub transaction_id: Option<String>,
-    /// The state.
-    pub trade_state: TradeState,
-    /// The gateway's description of the state.
-    pub trade_state_desc: Option<String>,
-    /// The amount in fen, when the gateway reports it.
-    pub total_fee: Option<u32>,
-    /// When it was paid (`yyyyMMddHHmmss`).
-    pub time_end: Option<String>,
-}
-
-/// A refund to request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundRequest {
-    /// The order to refund.
-    pub order: OrderRef,
-    /// The merchant's refund number (1 to 64 characters, unique per refund).
-    pub out_refund_no: String,
-    /// The order's total amount in fen.
-    pub total_fee: u32,
-    /// The amount to refund in fen (at most `total_fee`).
-    pub refund_fee: u32,
-    /// A reason shown to the user.
-    #[serde(default)]
-    pub refund_desc: Option<String>,
-}
-
-/// The gateway's receipt for a refund request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundReceipt {
-    /// The merchant's refund number.
-    pub out_refund_no: String,
-    /// WeChat's refund id.
-    pub refund_id: String,
-    /// The refunded amount in fen.
-    pub refund_fee: u32,
-}
-
-/// One refund of an order, from `refundquery`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundStatus {
-    /// The merchant's refund number.
-    pub out_refund_no: String,
-    /// WeChat's refund id.
-    pub refund_id: String,
-    /// The refunded amount in fen.
-    pub refund_fee: u32,
-    /// `SUCCESS`, `PROCESSING`, `REFUNDCLOSE` or `CHANGE`.
-    pub refund_status: String,
-}
 
 /// The signing key and algorithm of a request: the merchant's API key, or
 /// in WeChat's simulation environment the key fetched from `getsignkey`.
@@ -265,44 +112,15 @@ pub fn order_ref_fields(merchant: &V2Merchant, order: &OrderRef, nonce: &str) ->
     f
 }
 
-/// The longest `refund_desc` WeChat takes, in characters.
-pub const MAX_REFUND_DESC_CHARS: usize = 80;
-
 /// `refund` fields; the order, numbers, amounts and description are checked
 /// here, before any network call.
 pub fn refund_fields(merchant: &V2Merchant, refund: &RefundRequest, nonce: &str) -> Result<Fields> {
-    refund.order.validate()?;
-    if let Some(desc) = &refund.refund_desc {
-        if desc.chars().count() > MAX_REFUND_DESC_CHARS {
-            return Err(Error::InvalidArgument(format!(
-                "refund_desc must be at most {MAX_REFUND_DESC_CHARS} characters"
-            )));
-        }
-    }
-    let total = Fen::new(i64::from(refund.total_fee))
-        .map_err(|e| Error::InvalidArgument(format!("total_fee {e}")))?;
-    let part = Fen::new(i64::from(refund.refund_fee))
-        .map_err(|e| Error::InvalidArgument(format!("refund_fee {e}")))?;
-    if part > total {
-        return Err(Error::InvalidArgument(
-            "refund_fee is larger than total_fee".into(),
-        ));
-    }
+    refund.validate()?;
     let no = &refund.out_refund_no;
-    if no.is_empty()
-        || no.len() > 64
-        || !no
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
-    {
-        return Err(Error::InvalidArgument(
-            "out_refund_no must be 1 to 64 characters of A-Z a-z 0-9 _ - | * @".into(),
-        ));
-    }
     let mut f = order_ref_fields(merchant, &refund.order, nonce);
     f.insert("out_refund_no".into(), no.clone());
-    f.insert("total_fee".into(), total.to_string());
-    f.insert("refund_fee".into(), part.to_string());
+    f.insert("total_fee".into(), refund.total_fee.to_string());
+    f.insert("refund_fee".into(), refund.refund_fee.to_string());
     if let Some(desc) = refund.refund_desc.as_ref().filter(|d| !d.is_empty()) {
         f.insert("refund_desc".into(), desc.clone());
     }
@@ -457,6 +275,8 @@ pub fn app_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MAX_REFUND_DESC_CHARS;
+    use crate::util::money::Fen;
 
     fn merchant(sign_type: SignType) -> V2Merchant {
         V2Merchant {
