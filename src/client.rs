@@ -370,6 +370,12 @@ impl Client {
         body: &[u8],
         expected_total_fee: Option<Fen>,
     ) -> Result<PaymentNotification> {
+        if let Some(name) = SignedHeaders::repeated_name(headers) {
+            return Err(Error::InvalidArgument(format!(
+                "headers: header {:?} appears more than once (names are case-insensitive)",
+                name.chars().take(40).collect::<String>()
+            )));
+        }
         let Generation::V3 { merchant, .. } = &self.generation else {
             return Err(Error::InvalidArgument(
                 "signed-header notifications are API v3; use verify_payment_notification".into(),

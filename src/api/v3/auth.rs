@@ -28,6 +28,18 @@ pub struct SignedHeaders {
 }
 
 impl SignedHeaders {
+    /// The first header name that appears more than once in `pairs` (names
+    /// are case-insensitive), which a notification must not have: which of
+    /// two values would be the signed one is anyone's guess.
+    pub fn repeated_name<'a>(pairs: &'a [(String, String)]) -> Option<&'a str> {
+        pairs.iter().enumerate().find_map(|(i, (name, _))| {
+            pairs[..i]
+                .iter()
+                .any(|(seen, _)| seen.eq_ignore_ascii_case(name))
+                .then_some(name.as_str())
+        })
+    }
+
     /// The headers from `(name, value)` pairs (any case); `None` when one is missing.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
