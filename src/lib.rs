@@ -46,6 +46,8 @@ pub mod sandbox;
 mod uniffi;
 #[cfg(feature = "uniffi")]
 ::uniffi::setup_scaffolding!("wxpay");
+#[cfg(test)]
+mod test_vectors;
 pub mod util;
 
 pub use client::{Client, ClientBuilder};

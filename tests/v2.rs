@@ -3,9 +3,10 @@
 //! merchant's endpoint (which verifies with libwxpay), query, refund, refund
 //! notification, refund query, close.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -56,22 +57,10 @@ fn merchant_endpoint() -> (Arc<Merchant>, String) {
         fail_first: AtomicU32::new(0),
         expected_fee: Mutex::new(None),
     });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let url = format!("http://{}/notify", listener.local_addr().expect("addr"));
     let app = Router::new()
         .route("/notify", post(receive))
         .with_state(Arc::clone(&merchant));
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
+    let url = common::serve_notify_endpoint(app);
     (merchant, url)
 }
 
@@ -92,21 +81,7 @@ fn setup(sign_type: SignType, simulation: bool) -> (Sandbox, Arc<Client>, Arc<Me
 }
 
 fn order(no: &str, fen: i64) -> Order {
-    Order::new(
-        no,
-        Fen::new(fen).expect("fen"),
-        "支付测试 & <test>",
-        "196.168.1.1",
-    )
-    .expect("order")
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::order(no, fen, "支付测试 & <test>")
 }
 
 #[test]
@@ -141,7 +116,7 @@ fn the_whole_life_cycle_runs_on_one_machine() {
 
         *merchant.expected_fee.lock().expect("lock") = Fen::new(1999).ok();
         sandbox.pay("V2A1").expect("the user pays");
-        wait_until("the payment notification", || {
+        common::wait_until("the payment notification", || {
             !merchant.payments.lock().expect("lock").is_empty()
         });
         let paid = merchant.payments.lock().expect("lock")[0].clone();
@@ -169,7 +144,7 @@ fn the_whole_life_cycle_runs_on_one_machine() {
             client.refund(&refund).expect("retry").refund_id,
             receipt.refund_id
         );
-        wait_until("the refund notification", || {
+        common::wait_until("the refund notification", || {
             !merchant.refunds.lock().expect("lock").is_empty()
         });
         let notified = merchant.refunds.lock().expect("lock")[0].clone();
@@ -213,7 +188,7 @@ fn notifications_are_repeated_until_acknowledged() {
     merchant.fail_first.store(2, Ordering::SeqCst);
     client.build_pay_params(&order("V2N1", 1)).expect("order");
     sandbox.pay("V2N1").expect("pays");
-    wait_until("acknowledgement", || {
+    common::wait_until("acknowledgement", || {
         sandbox
             .notifications()
             .first()
@@ -231,7 +206,7 @@ fn a_notification_with_the_wrong_amount_is_refused_and_repeated() {
     // The merchant believes the order was for 1.01 yuan.
     *merchant.expected_fee.lock().expect("lock") = Fen::new(101).ok();
     sandbox.pay("V2W1").expect("pays");
-    wait_until("every attempt", || {
+    common::wait_until("every attempt", || {
         sandbox
             .notifications()
             .first()
@@ -322,7 +297,7 @@ fn the_simulation_environment_signs_with_its_own_key() {
         .expect("simulated unifiedorder");
     assert!(!params.prepayid.is_empty());
     sandbox.pay("V2S1").expect("pays");
-    wait_until("the notification", || {
+    common::wait_until("the notification", || {
         !merchant.payments.lock().expect("lock").is_empty()
     });
     let status = client

@@ -3,8 +3,10 @@
 //! mode with rotation), the order life cycle, and encrypted, signed
 //! notifications verified by a merchant endpoint.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -55,35 +57,15 @@ fn merchant_endpoint() -> (Arc<Merchant>, String) {
         payments: Mutex::new(Vec::new()),
         rejections: Mutex::new(Vec::new()),
     });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let url = format!("http://{}/notify", listener.local_addr().expect("addr"));
     let app = Router::new()
         .route("/notify", post(receive))
         .with_state(Arc::clone(&merchant));
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
+    let url = common::serve_notify_endpoint(app);
     (merchant, url)
 }
 
 fn order(no: &str, fen: i64) -> Order {
-    Order::new(no, Fen::new(fen).expect("fen"), "支付测试", "196.168.1.1").expect("order")
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::order(no, fen, "支付测试")
 }
 
 fn sandbox(certificate_mode: bool) -> Sandbox {
@@ -123,7 +105,7 @@ fn the_v3_life_cycle_in_public_key_mode() {
     assert_eq!(unpaid.trade_state, TradeState::Notpay);
 
     sandbox.pay("V3A1").expect("the user pays");
-    wait_until("the notification", || {
+    common::wait_until("the notification", || {
         !merchant.payments.lock().expect("lock").is_empty()
     });
     let paid = merchant.payments.lock().expect("lock")[0].clone();

@@ -333,27 +333,13 @@ fn join_pairs<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_vectors::public_package_fields;
 
     fn fields(pairs: &[(&str, &str)]) -> Fields {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    /// The official 2014 package example (PROTOCOL.md 1.2).
-    fn public_package_fields() -> Fields {
-        fields(&[
-            ("bank_type", "WX"),
-            ("body", "支付测试"),
-            ("fee_type", "1"),
-            ("input_charset", "UTF-8"),
-            ("notify_url", "http://weixin.qq.com"),
-            ("out_trade_no", "7240b65810859cbf2a8d9f76a638c0a3"),
-            ("partner", "1900000109"),
-            ("spbill_create_ip", "196.168.1.1"),
-            ("total_fee", "1"),
-        ])
     }
 
     #[test]

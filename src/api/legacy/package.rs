@@ -144,25 +144,9 @@ impl ParsedPackage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_vectors::public_package_fields;
 
     const PUBLIC_PACKAGE: &str = "bank_type=WX&body=%E6%94%AF%E4%BB%98%E6%B5%8B%E8%AF%95&fee_type=1&input_charset=UTF-8&notify_url=http%3A%2F%2Fweixin.qq.com&out_trade_no=7240b65810859cbf2a8d9f76a638c0a3&partner=1900000109&spbill_create_ip=196.168.1.1&total_fee=1&sign=7F77B507B755B3262884291517E380F8";
-
-    fn public_fields() -> Fields {
-        [
-            ("bank_type", "WX"),
-            ("body", "支付测试"),
-            ("fee_type", "1"),
-            ("input_charset", "UTF-8"),
-            ("notify_url", "http://weixin.qq.com"),
-            ("out_trade_no", "7240b65810859cbf2a8d9f76a638c0a3"),
-            ("partner", "1900000109"),
-            ("spbill_create_ip", "196.168.1.1"),
-            ("total_fee", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-    }
 
     fn key() -> Secret {
         Secret::new("8934e7d15453e97507ef794cf7b0519d")
@@ -170,7 +154,8 @@ mod tests {
 
     #[test]
     fn public_package_vector() {
-        let package = build_package(&public_fields(), &key(), Charset::Utf8).expect("builds");
+        let package =
+            build_package(&public_package_fields(), &key(), Charset::Utf8).expect("builds");
         assert_eq!(package.text, PUBLIC_PACKAGE);
         assert_eq!(package.sign, "7F77B507B755B3262884291517E380F8");
     }
@@ -186,7 +171,7 @@ mod tests {
 
     #[test]
     fn gbk_package_encodes_gbk_bytes() {
-        let mut f = public_fields();
+        let mut f = public_package_fields();
         f.insert("input_charset".into(), "GBK".into());
         let package = build_package(&f, &key(), Charset::Gbk).expect("builds");
         assert!(
@@ -202,7 +187,7 @@ mod tests {
     #[test]
     fn parse_and_verify_the_public_package() {
         let parsed = ParsedPackage::parse(PUBLIC_PACKAGE).expect("parses");
-        assert_eq!(parsed.fields, public_fields());
+        assert_eq!(parsed.fields, public_package_fields());
         parsed.verify(&key()).expect("verifies");
         assert_eq!(
             parsed.verify(&Secret::new("wrong")),

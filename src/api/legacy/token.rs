@@ -255,9 +255,13 @@ mod tests {
         assert_eq!(fresh.value().expose(), "other");
     }
 
-    #[test]
-    fn concurrent_callers_share_one_fetch() {
-        let store = MemoryTokenStore::new();
+    /// Eight threads ask `store` at once; each fetch takes 50 ms and gives
+    /// `answer`. How many fetches ran.
+    fn eight_at_once(
+        store: &MemoryTokenStore,
+        answer: impl Fn() -> Result<AccessToken> + Sync,
+        check: impl Fn(Result<AccessToken>) + Sync,
+    ) -> u32 {
         let fetches = AtomicU32::new(0);
         let barrier = Barrier::new(8);
         thread::scope(|s| {
@@ -267,40 +271,39 @@ mod tests {
                     let fetch = || {
                         fetches.fetch_add(1, Ordering::SeqCst);
                         thread::sleep(Duration::from_millis(50));
-                        Ok(token("shared", 0))
+                        answer()
                     };
-                    store.get_or_fetch(0, &fetch).expect("token");
+                    check(store.get_or_fetch(0, &fetch));
                 });
             }
         });
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        fetches.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn concurrent_callers_share_one_fetch() {
+        let fetches = eight_at_once(
+            &MemoryTokenStore::new(),
+            || Ok(token("shared", 0)),
+            |got| assert_eq!(got.expect("token").value().expose(), "shared"),
+        );
+        assert_eq!(fetches, 1);
     }
 
     #[test]
     fn waiters_share_a_failed_fetch() {
-        let store = MemoryTokenStore::new();
-        let fetches = AtomicU32::new(0);
-        let barrier = Barrier::new(8);
-        thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    barrier.wait();
-                    let fetch = || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        thread::sleep(Duration::from_millis(50));
-                        Err(Error::Gateway {
-                            errcode: 45009,
-                            errmsg: "reach max api daily quota limit".into(),
-                        })
-                    };
-                    let err = store.get_or_fetch(0, &fetch).expect_err("fails");
-                    assert_eq!(err.errcode(), Some(45009));
-                });
-            }
+        let quota = || {
+            Err(Error::Gateway {
+                errcode: 45009,
+                errmsg: "reach max api daily quota limit".into(),
+            })
+        };
+        let fetches = eight_at_once(&MemoryTokenStore::new(), quota, |got| {
+            assert_eq!(got.expect_err("fails").errcode(), Some(45009));
         });
         // Usually 1; a thread that arrives after the failed fetch has
         // finished may start one more, but never one per waiter.
-        assert!(fetches.load(Ordering::SeqCst) <= 2);
+        assert!(fetches <= 2);
     }
 
     #[test]

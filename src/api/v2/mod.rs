@@ -276,17 +276,8 @@ pub fn app_params(
 mod tests {
     use super::*;
     use crate::model::MAX_REFUND_DESC_CHARS;
+    use crate::test_vectors::v2_merchant as merchant;
     use crate::util::money::Fen;
-
-    fn merchant(sign_type: SignType) -> V2Merchant {
-        V2Merchant {
-            appid: "wxd930ea5d5a258f4f".into(),
-            mch_id: "10000100".into(),
-            api_key: Secret::new("192006250b4c09247ec02edce69f6a2d"),
-            sign_type,
-            notify_url: "https://example.com/notify".into(),
-        }
-    }
 
     fn respond(pairs: &[(&str, &str)], m: &V2Merchant) -> HttpResponse {
         let mut f: Fields = pairs

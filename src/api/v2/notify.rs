@@ -88,17 +88,8 @@ mod tests {
     use crate::api::v2::req_info::ReqInfoError;
     use crate::api::v2::xml::XmlError;
     use crate::crypto::sign::{Fields, SignType};
+    use crate::test_vectors::v2_merchant as v2;
     use crate::util::secret::Secret;
-
-    fn v2(sign_type: SignType) -> V2Merchant {
-        V2Merchant {
-            appid: "wxd930ea5d5a258f4f".into(),
-            mch_id: "10000100".into(),
-            api_key: Secret::new("192006250b4c09247ec02edce69f6a2d"),
-            sign_type,
-            notify_url: "https://example.com/notify".into(),
-        }
-    }
 
     fn payment_fields() -> Vec<(&'static str, String)> {
         vec![
