@@ -131,14 +131,19 @@ fn a_second_40001_after_a_refresh_fails_without_looping() {
 }
 
 #[test]
-fn a_42001_is_retried_like_40001() {
-    let sandbox = sandbox();
-    let client = client(&sandbox);
-    sandbox.errcode_next(Endpoint::Genprepay, 1, 42001, "access_token expired");
-    client
-        .build_pay_params(&order("X1", "1"))
-        .expect("succeeds after one refresh");
-    assert_eq!(sandbox.stats().token_fetches, 2);
+fn a_42001_or_40014_is_retried_like_40001() {
+    for (errcode, errmsg) in [
+        (42001, "access_token expired"),
+        (40014, "invalid access_token"),
+    ] {
+        let sandbox = sandbox();
+        let client = client(&sandbox);
+        sandbox.errcode_next(Endpoint::Genprepay, 1, errcode, errmsg);
+        client
+            .build_pay_params(&order("X1", "1"))
+            .unwrap_or_else(|e| panic!("{errcode}: does not succeed after one refresh: {e}"));
+        assert_eq!(sandbox.stats().token_fetches, 2, "{errcode}");
+    }
 }
 
 #[test]

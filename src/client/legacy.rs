@@ -62,7 +62,7 @@ impl Generation for LegacyClient {
 }
 
 impl LegacyClient {
-    /// `genprepay` with the current token; when the gateway answers 40001 or
+    /// `genprepay` with the current token; when the gateway answers 40001, 40014 or
     /// 42001 the token is refreshed once and the identical request sent once
     /// more. Any other error is returned as it is.
     fn genprepay(&self, cx: &Context, body: &PrepayBody) -> Result<String> {

@@ -176,7 +176,7 @@ impl Client {
     /// Creates the order and returns the signed parameters for the app.
     ///
     /// 2014 flow: access_token (cached), signed package, `app_signature`,
-    /// `genprepay`, SHA1-signed parameters. When `genprepay` answers 40001 or
+    /// `genprepay`, SHA1-signed parameters. When `genprepay` answers 40001, 40014 or
     /// 42001 the token is refreshed once and the identical request sent once
     /// more; any other error is returned as it is.
     ///

@@ -16,8 +16,9 @@ pub const TOKEN_PATH: &str = "/cgi-bin/token";
 /// The path of the prepay-id call.
 pub const GENPREPAY_PATH: &str = "/pay/genprepay";
 
-/// The errcodes that mean "this access_token is no good": refresh once, retry once.
-pub const TOKEN_REJECTED_ERRCODES: [i64; 2] = [40001, 42001];
+/// The errcodes that mean "this access_token is no good" (invalid credential,
+/// invalid access_token, expired): refresh once, retry once.
+pub const TOKEN_REJECTED_ERRCODES: [i64; 3] = [40001, 40014, 42001];
 
 /// The longest token lifetime believed from a gateway (a day); longer claims
 /// are capped so a bad answer cannot pin a token for years.

@@ -13,7 +13,7 @@
 //!   of each fetching in turn.
 //!
 //! Each process also keeps the token in memory until it is due, so a warm
-//! call costs no Redis round trip. A token rejected with 40001/42001 is
+//! call costs no Redis round trip. A token rejected with 40001/40014/42001 is
 //! deleted from Redis only if it is still the stored one.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
