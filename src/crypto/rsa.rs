@@ -103,7 +103,11 @@ impl VerifyingKey {
         let der =
             CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| RsaError::Certificate)?;
         let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| RsaError::Certificate)?;
-        let serial = hex::encode_upper(cert.serial());
+        // DER writes a leading zero byte when the serial's top bit is set;
+        // WeChat names the serial without it.
+        let serial = cert.serial();
+        let significant = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+        let serial = hex::encode_upper(&serial[significant.min(serial.len().saturating_sub(1))..]);
         Ok((
             serial,
             VerifyingKey {
