@@ -197,7 +197,21 @@ pub struct Config {
     /// platform certificates are downloaded again, in seconds (default 12 h).
     #[serde(default)]
     pub platform_cert_refresh_secs: Option<u64>,
+    /// API v3: after a download of the platform certificates, how long an
+    /// answer or notification signed with a serial that is still unknown is
+    /// refused without downloading them again, in seconds (default 60, at
+    /// most a day). Forged notifications cannot make a client download on
+    /// every request.
+    #[serde(default)]
+    pub platform_cert_min_interval_secs: Option<u64>,
 }
+
+/// The default of `platform_cert_min_interval_secs`.
+pub const DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS: u64 = 60;
+
+/// The largest `platform_cert_min_interval_secs` taken (a day); larger values
+/// are taken as this.
+pub const MAX_PLATFORM_CERT_MIN_INTERVAL_SECS: u64 = 24 * 3600;
 
 /// Where a client keeps its access_token, as the configuration says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +326,10 @@ impl Config {
             api_v3_key,
             notify_url: self.notify_url.clone(),
             verification,
+            unknown_serial_interval_secs: self
+                .platform_cert_min_interval_secs
+                .unwrap_or(DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS)
+                .min(MAX_PLATFORM_CERT_MIN_INTERVAL_SECS),
         })
     }
 
@@ -483,6 +501,10 @@ impl fmt::Debug for Config {
             .field(
                 "platform_cert_refresh_secs",
                 &self.platform_cert_refresh_secs,
+            )
+            .field(
+                "platform_cert_min_interval_secs",
+                &self.platform_cert_min_interval_secs,
             )
             .finish()
     }

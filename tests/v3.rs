@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,7 +112,9 @@ fn the_v3_life_cycle_in_public_key_mode() {
     let paid = merchant.payments.lock().expect("lock")[0].clone();
     assert!(paid.paid);
     assert_eq!(paid.total_fee, 2999);
-    assert!(sandbox.notifications()[0].acknowledged);
+    common::wait_until("the acknowledgement", || {
+        sandbox.notifications()[0].acknowledged
+    });
 
     let status = client
         .query_order(&OrderRef::TransactionId(paid.transaction_id.clone()))
@@ -160,10 +163,24 @@ fn the_v3_life_cycle_in_public_key_mode() {
     );
 }
 
+/// The system time, moved on by hand.
+#[derive(Default)]
+struct LaterClock(AtomicU64);
+
+impl Clock for LaterClock {
+    fn now_unix(&self) -> u64 {
+        SystemClock.now_unix() + self.0.load(Ordering::SeqCst)
+    }
+}
+
 #[test]
 fn certificate_mode_downloads_once_and_again_for_an_unknown_serial() {
     let sandbox = sandbox(true);
-    let client = Client::new(sandbox.client_config_v3()).expect("client");
+    let clock = Arc::new(LaterClock::default());
+    let client = Client::builder(sandbox.client_config_v3())
+        .clock(Arc::clone(&clock) as Arc<dyn Clock>)
+        .build()
+        .expect("client");
     client
         .build_pay_params(&order("V3B1", 1))
         .expect("first order");
@@ -173,8 +190,17 @@ fn certificate_mode_downloads_once_and_again_for_an_unknown_serial() {
     assert_eq!(sandbox.stats().certificate_downloads, 1);
 
     sandbox.rotate_platform_certificate();
-    client
+    // Within a minute of the last download, an unknown serial is refused
+    // without another download.
+    let err = client
         .build_pay_params(&order("V3B3", 1))
+        .expect_err("an unknown serial right after a download");
+    assert!(err.to_string().contains("unknown key serial"), "{err}");
+    assert_eq!(sandbox.stats().certificate_downloads, 1);
+
+    clock.0.store(61, Ordering::SeqCst);
+    client
+        .build_pay_params(&order("V3B4", 1))
         .expect("signed with the new certificate");
     assert_eq!(
         sandbox.stats().certificate_downloads,
@@ -182,7 +208,7 @@ fn certificate_mode_downloads_once_and_again_for_an_unknown_serial() {
         "exactly one more download"
     );
     client
-        .build_pay_params(&order("V3B4", 1))
+        .build_pay_params(&order("V3B5", 1))
         .expect("and again");
     assert_eq!(sandbox.stats().certificate_downloads, 2);
 }
@@ -281,4 +307,107 @@ fn a_wrong_merchant_key_is_refused_by_the_gateway() {
         .build_pay_params(&order("V3K1", 1))
         .expect_err("bad signature");
     assert_eq!(err.code(), Some("SIGN_ERROR"));
+}
+
+/// Headers of a notification signed, it claims, with a certificate of
+/// serial `serial`: what anyone who knows the time can send.
+fn forged_headers(serial: &str, now: u64) -> Vec<(String, String)> {
+    [
+        ("Wechatpay-Serial", serial.to_owned()),
+        ("Wechatpay-Signature", "Zm9yZ2Vk".to_owned()),
+        ("Wechatpay-Timestamp", now.to_string()),
+        ("Wechatpay-Nonce", "forged".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[test]
+fn forty_forged_notifications_cause_at_most_one_certificate_download() {
+    let sandbox = sandbox(true);
+    let client = Client::new(sandbox.client_config_v3()).expect("client");
+    std::thread::scope(|s| {
+        for i in 0..40 {
+            let client = &client;
+            s.spawn(move || {
+                let headers = forged_headers(&format!("{i:040X}"), SystemClock.now_unix());
+                let err = client
+                    .verify_signed_notification(&headers, b"{}", None)
+                    .expect_err("forged");
+                assert!(matches!(err, Error::InvalidNotification(_)), "{err:?}");
+            });
+        }
+    });
+    assert_eq!(sandbox.stats().certificate_downloads, 1);
+}
+
+/// A transport whose first `GET /v3/certificates` after `arm` waits until the
+/// test lets it go; every other request passes at once.
+struct GatedCertificates {
+    inner: HttpTransport,
+    armed: std::sync::atomic::AtomicBool,
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Transport for GatedCertificates {
+    fn send(&self, request: &HttpRequest) -> wxpay::Result<HttpResponse> {
+        if request.url.path() == "/v3/certificates" && self.armed.swap(false, Ordering::SeqCst) {
+            self.entered
+                .lock()
+                .expect("lock")
+                .send(())
+                .expect("test waits");
+            let released = self
+                .release
+                .lock()
+                .expect("lock")
+                .recv_timeout(Duration::from_secs(20));
+            released.expect("released by the test");
+        }
+        self.inner.send(request)
+    }
+}
+
+#[test]
+fn a_call_never_waits_behind_a_download_a_notification_caused() {
+    let sandbox = sandbox(true);
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let transport = Arc::new(GatedCertificates {
+        inner: HttpTransport::new(Duration::from_secs(5)).expect("transport"),
+        armed: Default::default(),
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    });
+    let clock = Arc::new(LaterClock::default());
+    let mut config = sandbox.client_config_v3();
+    config.platform_cert_refresh_secs = Some(60);
+    let client = Client::builder(config)
+        .transport(Arc::clone(&transport) as Arc<dyn Transport>)
+        .clock(Arc::clone(&clock) as Arc<dyn Clock>)
+        .build()
+        .expect("client");
+    client.build_pay_params(&order("V3G1", 1)).expect("order");
+    // A minute later the certificates are due, and a forged notification's
+    // download hangs at the gate.
+    clock.0.store(61, Ordering::SeqCst);
+    transport.armed.store(true, Ordering::SeqCst);
+    std::thread::scope(|s| {
+        let forged = s.spawn(|| {
+            let headers = forged_headers("0123456789ABCDEF", clock.now_unix());
+            client.verify_signed_notification(&headers, b"{}", None)
+        });
+        entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the notification's download started");
+        // The call downloads the due certificates and orders meanwhile.
+        client
+            .build_pay_params(&order("V3G2", 1))
+            .expect("an order while the notification's download hangs");
+        release.send(()).expect("release");
+        assert!(forged.join().expect("thread").is_err());
+    });
+    assert_eq!(sandbox.stats().certificate_downloads, 3);
 }

@@ -25,18 +25,35 @@ use crate::util::money::Fen;
 
 /// An API v3 merchant and the platform certificates it knows.
 pub(crate) struct V3Client {
-    pub merchant: V3Merchant,
-    /// Certificate mode: the platform certificates downloaded so far.
-    pub certs: RwLock<PlatformCerts>,
-    /// Held while certificates download, so concurrent callers wait for one.
-    pub downloading: Mutex<()>,
+    merchant: V3Merchant,
+    /// The platform certificates downloaded so far (certificate mode, and in
+    /// public-key mode those that answers signed by a certificate named).
+    certs: RwLock<PlatformCerts>,
+    /// Held by a download that a call (an order, a query...) is waiting for,
+    /// so that concurrent callers share one.
+    call_download: Mutex<()>,
+    /// Held by a download that a notification's unknown serial caused: a
+    /// call never waits behind one.
+    notification_download: Mutex<()>,
 }
 
 /// The platform certificates a v3 client knows.
 #[derive(Default)]
-pub(crate) struct PlatformCerts {
+struct PlatformCerts {
     keys: HashMap<String, VerifyingKey>,
+    /// When the last download finished.
     fetched_at: Option<u64>,
+    /// How many downloads finished: a caller that waited for a download
+    /// sees it change and needs none of its own.
+    downloads: u64,
+}
+
+/// Why a download is wanted: a call waits for one at a time, a notification
+/// only ever behind other notifications.
+#[derive(Clone, Copy)]
+enum Cause {
+    Call,
+    Notification,
 }
 
 impl V3Client {
@@ -45,7 +62,8 @@ impl V3Client {
         V3Client {
             merchant,
             certs: RwLock::new(PlatformCerts::default()),
-            downloading: Mutex::new(()),
+            call_download: Mutex::new(()),
+            notification_download: Mutex::new(()),
         }
     }
 }
@@ -90,55 +108,7 @@ impl Generation for V3Client {
     }
 
     fn download_certificates(&self, cx: &Context) -> Result<usize> {
-        let _one_at_a_time = self
-            .downloading
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = cx.clock.now_unix();
-        let request = auth::request(
-            &cx.api_base,
-            &self.merchant,
-            Method::Get,
-            v3::CERTIFICATES_PATH,
-            None,
-            now,
-            &cx.nonces.nonce(),
-        )?;
-        log::debug!("downloading the platform certificates");
-        let response = cx.transport.send(&request)?;
-        if !(200..300).contains(&response.status) {
-            let err = v3::error_of(&response);
-            log::debug!("certificate download refused: {err}");
-            return Err(err);
-        }
-        let keys = platform_certificates(
-            &v3::json_body(&response)?,
-            self.merchant.api_v3_key.expose().as_bytes(),
-        )?;
-        // Decrypting them with the API v3 key authenticates the certificates;
-        // the answer must then verify with one of them.
-        let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
-            Error::MalformedResponse("the certificates answer is not signed".into())
-        })?;
-        auth::verify_signed(&headers, &response.body, cx.clock.now_unix(), |serial| {
-            keys.get(serial).cloned()
-        })
-        .map_err(|e| {
-            log::debug!("the certificates answer does not verify: {e}");
-            Error::MalformedResponse(format!("the certificates answer: {e}"))
-        })?;
-        let mut serials: Vec<&str> = keys.keys().map(String::as_str).collect();
-        serials.sort_unstable();
-        log::debug!(
-            "downloaded {} platform certificate(s): serial {}",
-            keys.len(),
-            serials.join(", ")
-        );
-        let count = keys.len();
-        let mut store = self.certs.write().unwrap_or_else(PoisonError::into_inner);
-        store.keys = keys;
-        store.fetched_at = Some(now);
-        Ok(count)
+        self.download(cx, Cause::Call)
     }
 
     /// API v3 notifications are signed in their headers: a body alone is
@@ -181,12 +151,8 @@ impl Generation for V3Client {
         };
         let verified = match verify() {
             Err(NotifyError::Signature(SignatureError::UnknownSerial(_)))
-                if self.uses_certificates() =>
+                if self.refresh_for_unknown_serial(cx, Cause::Notification)? =>
             {
-                log::debug!(
-                    "v3 notification signed with a key serial this client does not know: downloading the platform certificates once"
-                );
-                self.download_certificates(cx)?;
                 verify()
             }
             other => other,
@@ -205,25 +171,22 @@ impl Generation for V3Client {
 }
 
 impl V3Client {
-    fn uses_certificates(&self) -> bool {
-        matches!(
-            self.merchant.verification,
-            V3Verification::Certificates { .. }
-        )
-    }
-
-    /// The key for `serial`: WeChat Pay's public key, or a platform certificate.
+    /// The key for `serial`: WeChat Pay's public key, or a platform
+    /// certificate. During WeChat's move from certificates to the public key
+    /// answers of both kinds arrive, so a public-key client knows the
+    /// certificates it downloaded too.
     fn key(&self, serial: &str) -> Option<VerifyingKey> {
-        match &self.merchant.verification {
-            V3Verification::PublicKey { id, key } => (serial == id).then(|| key.clone()),
-            V3Verification::Certificates { .. } => self
-                .certs
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .keys
-                .get(serial)
-                .cloned(),
+        if let V3Verification::PublicKey { id, key } = &self.merchant.verification {
+            if serial == id {
+                return Some(key.clone());
+            }
         }
+        self.certs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .get(serial)
+            .cloned()
     }
 
     /// Certificate mode: downloads certificates when there are none or they
@@ -238,7 +201,7 @@ impl V3Client {
             .unwrap_or_else(PoisonError::into_inner)
             .fetched_at;
         let now = cx.clock.now_unix();
-        let due = fetched_at.is_none_or(|at| now >= at + refresh_secs);
+        let due = fetched_at.is_none_or(|at| now >= at.saturating_add(refresh_secs));
         if due {
             match fetched_at {
                 None => log::debug!("no platform certificate yet: downloading them"),
@@ -247,9 +210,125 @@ impl V3Client {
                     now.saturating_sub(at)
                 ),
             }
-            self.download_certificates(cx)?;
+            self.download(cx, Cause::Call)?;
         }
         Ok(())
+    }
+
+    /// After a signature named a serial this client does not know: whether
+    /// to verify again, the certificates having been downloaded since. A
+    /// download is made only when none finished in the last
+    /// `unknown_serial_interval_secs`: forged serials cannot make a client
+    /// download on every request, and a serial still unknown right after a
+    /// download is refused without one.
+    fn refresh_for_unknown_serial(&self, cx: &Context, cause: Cause) -> Result<bool> {
+        let (seen, fetched_at) = {
+            let certs = self.certs.read().unwrap_or_else(PoisonError::into_inner);
+            (certs.downloads, certs.fetched_at)
+        };
+        let now = cx.clock.now_unix();
+        let interval = self.merchant.unknown_serial_interval_secs;
+        if fetched_at.is_some_and(|at| now < at.saturating_add(interval)) {
+            log::debug!(
+                "a key serial this client does not know, {} s after a download: refused without another",
+                now.saturating_sub(fetched_at.unwrap_or(now))
+            );
+            return Ok(false);
+        }
+        log::debug!(
+            "a key serial this client does not know: downloading the platform certificates"
+        );
+        self.download_unless(cx, cause, seen).map(|_| true)
+    }
+
+    /// Downloads the platform certificates, unless a download finished while
+    /// this caller waited for its turn.
+    fn download(&self, cx: &Context, cause: Cause) -> Result<usize> {
+        let seen = self
+            .certs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .downloads;
+        self.download_unless(cx, cause, seen)
+    }
+
+    /// Downloads the platform certificates unless the count of finished
+    /// downloads moved past `seen` while this caller waited; how many
+    /// certificates the client knows.
+    fn download_unless(&self, cx: &Context, cause: Cause, seen: u64) -> Result<usize> {
+        let lock = match cause {
+            Cause::Call => &self.call_download,
+            Cause::Notification => &self.notification_download,
+        };
+        let _one_at_a_time = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let certs = self.certs.read().unwrap_or_else(PoisonError::into_inner);
+            if certs.downloads != seen {
+                log::trace!("platform certificates downloaded while waiting: using them");
+                return Ok(certs.keys.len());
+            }
+        }
+        let keys = self.fetch_certificates(cx)?;
+        let count = keys.len();
+        let mut certs = self.certs.write().unwrap_or_else(PoisonError::into_inner);
+        certs.keys = keys;
+        certs.fetched_at = Some(cx.clock.now_unix());
+        certs.downloads += 1;
+        Ok(count)
+    }
+
+    /// One signed `GET /v3/certificates`: the certificates, decrypted with
+    /// the API v3 key and the answer verified with one of them (or with
+    /// WeChat Pay's public key, in public-key mode).
+    fn fetch_certificates(&self, cx: &Context) -> Result<HashMap<String, VerifyingKey>> {
+        let request = auth::request(
+            &cx.api_base,
+            &self.merchant,
+            Method::Get,
+            v3::CERTIFICATES_PATH,
+            None,
+            cx.clock.now_unix(),
+            &cx.nonces.nonce(),
+        )?;
+        log::debug!("downloading the platform certificates");
+        let response = cx.transport.send(&request)?;
+        if !(200..300).contains(&response.status) {
+            let err = v3::error_of(&response);
+            log::debug!("certificate download refused: {err}");
+            return Err(err);
+        }
+        let keys = platform_certificates(
+            &v3::json_body(&response)?,
+            self.merchant.api_v3_key.expose().as_bytes(),
+        )?;
+        // Decrypting them with the API v3 key authenticates the certificates;
+        // the answer must then verify with one of them.
+        let headers = SignedHeaders::from_response(&response).ok_or_else(|| {
+            Error::MalformedResponse("the certificates answer is not signed".into())
+        })?;
+        let public_key = match &self.merchant.verification {
+            V3Verification::PublicKey { id, key } => Some((id, key)),
+            V3Verification::Certificates { .. } => None,
+        };
+        auth::verify_signed(&headers, &response.body, cx.clock.now_unix(), |serial| {
+            keys.get(serial).cloned().or_else(|| {
+                public_key
+                    .filter(|(id, _)| *id == serial)
+                    .map(|(_, key)| key.clone())
+            })
+        })
+        .map_err(|e| {
+            log::debug!("the certificates answer does not verify: {e}");
+            Error::MalformedResponse(format!("the certificates answer: {e}"))
+        })?;
+        let mut serials: Vec<&str> = keys.keys().map(String::as_str).collect();
+        serials.sort_unstable();
+        log::debug!(
+            "downloaded {} platform certificate(s): serial {}",
+            keys.len(),
+            serials.join(", ")
+        );
+        Ok(keys)
     }
 
     /// Signs and sends one v3 request and verifies its answer; the JSON
@@ -291,11 +370,10 @@ impl V3Client {
             })
         };
         let verified = match verify() {
-            Err(SignatureError::UnknownSerial(serial)) if self.uses_certificates() => {
-                log::debug!(
-                    "v3 {shown}: answer signed with unknown serial {serial}: downloading the platform certificates once"
-                );
-                self.download_certificates(cx)?;
+            Err(SignatureError::UnknownSerial(serial))
+                if self.refresh_for_unknown_serial(cx, Cause::Call)? =>
+            {
+                log::debug!("v3 {shown}: answer signed with serial {serial}, unknown until now");
                 verify()
             }
             other => other,

@@ -57,6 +57,9 @@ pub struct V3Merchant {
     pub notify_url: String,
     /// How answers and notifications are verified.
     pub verification: V3Verification,
+    /// After a download, how long a serial that is still unknown is refused
+    /// without downloading again, in seconds.
+    pub unknown_serial_interval_secs: u64,
 }
 
 impl fmt::Debug for V3Merchant {
@@ -67,6 +70,10 @@ impl fmt::Debug for V3Merchant {
             .field("serial_no", &self.serial_no)
             .field("notify_url", &self.notify_url)
             .field("verification", &self.verification)
+            .field(
+                "unknown_serial_interval_secs",
+                &self.unknown_serial_interval_secs,
+            )
             .finish_non_exhaustive()
     }
 }

@@ -230,6 +230,7 @@ mod tests {
             verification: crate::api::v3::merchant::V3Verification::Certificates {
                 refresh_secs: 3600,
             },
+            unknown_serial_interval_secs: 60,
         }
     }
 
