@@ -127,6 +127,7 @@ pub fn v3_merchant() -> V3Merchant {
             id: PUBLIC_KEY_ID.into(),
             key: platform_public_key(),
         },
+        unknown_serial_interval_secs: 60,
     }
 }
 
