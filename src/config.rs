@@ -23,6 +23,7 @@ use crate::crypto::rsa::{MerchantKey, VerifyingKey};
 use crate::crypto::sign::SignType;
 use crate::error::{Error, Result};
 use crate::util::charset::Charset;
+use crate::util::key_file;
 use crate::util::secret::Secret;
 
 /// The production gateway of the 2014 APP flow.
@@ -232,8 +233,16 @@ impl Config {
         let map = crate::util::json::unique_object(json, "config", |reason| {
             Error::config("config", reason)
         })?;
-        let config: Config = serde_json::from_value(serde_json::Value::Object(map))
-            .map_err(|e| Error::config("config", e.to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(serde_json::Value::Object(map))
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." {
+                    "config".to_owned()
+                } else {
+                    field
+                };
+                Error::config(&field, without_values(&e.into_inner().to_string()))
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -248,6 +257,12 @@ impl Config {
             .map_err(|e| Error::config("notify_url", format!("is not a URL ({e})")))?;
         if !matches!(notify.scheme(), "http" | "https") {
             return Err(Error::config("notify_url", "must be an http or https URL"));
+        }
+        if self.api == Api::V3 && notify.scheme() == "http" && !is_loopback(&notify) {
+            return Err(Error::config(
+                "notify_url",
+                "API v3 posts notifications to https URLs only (plain http is allowed for loopback hosts)",
+            ));
         }
         self.api_base_url()?;
         self.token_store_setting()?;
@@ -267,13 +282,16 @@ impl Config {
     /// API v3's credentials, with the keys read and parsed; an error names
     /// the first missing or unusable key.
     pub fn v3_merchant(&self) -> Result<V3Merchant> {
-        let read = |field: &str, path: &PathBuf| {
-            read_key_file(path)
-                .map_err(|e| Error::config(field, format!("cannot read {}: {e}", path.display())))
+        let read = |field: &str, path: &PathBuf, inline_field: &str| {
+            key_file::read_text(field, path, inline_field)
         };
         let key_pem = match (&self.merchant_private_key, &self.merchant_private_key_file) {
             (Some(pem), None) => Secret::new(pem.expose()),
-            (None, Some(path)) => Secret::new(read("merchant_private_key_file", path)?),
+            (None, Some(path)) => Secret::new(read(
+                "merchant_private_key_file",
+                path,
+                "merchant_private_key",
+            )?),
             (Some(_), Some(_)) => {
                 return Err(Error::config(
                     "merchant_private_key",
@@ -295,7 +313,11 @@ impl Config {
         }
         let public_pem = match (&self.wechatpay_public_key, &self.wechatpay_public_key_file) {
             (Some(pem), None) => Some(pem.clone()),
-            (None, Some(path)) => Some(read("wechatpay_public_key_file", path)?),
+            (None, Some(path)) => Some(read(
+                "wechatpay_public_key_file",
+                path,
+                "wechatpay_public_key",
+            )?),
             (None, None) => None,
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -415,21 +437,25 @@ impl Config {
     }
 }
 
-/// The largest key or certificate file read (a PEM key is a few KiB).
-pub(crate) const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
-
-/// Reads a key or certificate file of at most [`MAX_KEY_FILE_BYTES`] (a
-/// path like `/dev/zero` must not exhaust memory).
-pub(crate) fn read_key_file(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(std::io::Error::other("larger than 1 MiB: not a key file"));
+/// A serde error message without the value it quotes: `invalid type:
+/// string "-----BEGIN...", expected struct ClientCertConfig` names a key the
+/// operator pasted in the wrong place. What was expected, and the names of
+/// unknown or missing fields, stay.
+fn without_values(message: &str) -> String {
+    for kind in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
+        if let Some(rest) = message.strip_prefix(kind) {
+            return match rest.rfind(", expected ") {
+                Some(at) => format!("{kind}{}", &rest[at..]),
+                None => kind.to_owned(),
+            };
+        }
     }
-    Ok(text)
+    message.to_owned()
 }
 
 fn required_text(field: &str, value: &Option<String>, api: Api) -> Result<String> {
@@ -660,11 +686,114 @@ mod tests {
     }
 
     #[test]
+    fn a_pasted_key_never_reaches_an_error() {
+        const PEM: &str =
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\n-----END PRIVATE KEY-----\n";
+        let config = |api: &str, extra: serde_json::Value| {
+            let mut json = serde_json::json!({
+                "api": api, "appid": "wx1", "notify_url": "https://example.com/n",
+                "mch_id": "1", "api_key": "192006250b4c09247ec02edce69f6a2d",
+                "mchid": "1", "merchant_serial_no": "S",
+                "api_v3_key": "0123456789abcdef0123456789abcdef",
+            });
+            if api == "v2" {
+                for v3_only in ["mchid", "merchant_serial_no", "api_v3_key"] {
+                    json.as_object_mut().expect("object").remove(v3_only);
+                }
+            } else {
+                for v2_only in ["mch_id", "api_key"] {
+                    json.as_object_mut().expect("object").remove(v2_only);
+                }
+            }
+            json.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            json.to_string()
+        };
+        let merchant_key = include_str!("sandbox/keys/merchant_key.pem");
+        for (json, field) in [
+            (
+                config("v2", serde_json::json!({"client_cert": PEM})),
+                "client_cert",
+            ),
+            (
+                config("v2", serde_json::json!({"sign_type": PEM})),
+                "sign_type",
+            ),
+            (
+                config(
+                    "v2",
+                    serde_json::json!({"client_cert": {"pkcs12_file": [PEM]}}),
+                ),
+                "client_cert.pkcs12_file",
+            ),
+            (
+                config("v3", serde_json::json!({"merchant_private_key_file": PEM})),
+                "merchant_private_key_file",
+            ),
+            (
+                config(
+                    "v3",
+                    serde_json::json!({"merchant_private_key": merchant_key,
+                        "wechatpay_public_key_id": "P", "wechatpay_public_key_file": PEM}),
+                ),
+                "wechatpay_public_key_file",
+            ),
+        ] {
+            let message = Config::from_json(&json).expect_err(field).to_string();
+            assert!(message.contains(field), "{field}: {message}");
+            assert!(
+                !message.contains("MIIE") && !message.contains("BEGIN"),
+                "{field}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v3_notify_url_is_https_unless_on_loopback() {
+        let v3 = |notify_url: &str| {
+            serde_json::json!({
+                "api": "v3", "appid": "wx1", "notify_url": notify_url, "mchid": "1",
+                "merchant_serial_no": "S", "api_v3_key": "0123456789abcdef0123456789abcdef",
+                "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
+            })
+            .to_string()
+        };
+        for ok in [
+            "https://example.com/n",
+            "http://127.0.0.1:8080/n",
+            "http://localhost/n",
+        ] {
+            Config::from_json(&v3(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = Config::from_json(&v3("http://example.com/n")).expect_err("plain http");
+        assert!(
+            matches!(&err, Error::InvalidConfig { field, .. } if field == "notify_url"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn type_errors_say_what_was_expected() {
+        assert_eq!(
+            without_values(r#"invalid type: string "k", expected a boolean"#),
+            "invalid type, expected a boolean"
+        );
+        assert_eq!(
+            without_values("unknown variant `SHA1`, expected `MD5` or `HMAC-SHA256`"),
+            "unknown variant, expected `MD5` or `HMAC-SHA256`"
+        );
+        assert_eq!(
+            without_values("missing field `appid`"),
+            "missing field `appid`"
+        );
+    }
+
+    #[test]
     fn key_files_are_bounded() {
-        let err = read_key_file(std::path::Path::new("/dev/zero")).expect_err("endless");
-        assert!(err.to_string().contains("1 MiB"), "{err}");
-        let v3 = r#"{"api":"v3","appid":"x","notify_url":"http://x","merchant_private_key_file":"/dev/zero"}"#;
-        let err = Config::from_json(v3).expect_err("not a key");
+        let v3 = r#"{"api":"v3","appid":"x","notify_url":"http://x","merchant_private_key_file":"/dev/zero"}"#
+            .replace("http://x", "https://x");
+        let err = Config::from_json(&v3).expect_err("not a key");
         assert!(
             matches!(&err, Error::InvalidConfig { field, .. } if field == "merchant_private_key_file"),
             "{err}"

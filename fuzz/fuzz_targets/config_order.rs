@@ -18,16 +18,23 @@ use wxpay::util::money::Fen;
 use wxpay::{Config, Order};
 use wxpay_fuzz::text;
 
-/// The configuration keys whose values are secrets (`client_cert` holds two more).
-const SECRET_KEYS: [&str; 6] = [
+/// The configuration keys whose values are secrets. Besides these, every
+/// `*_file` value (an operator may paste a key where its path belongs) and
+/// everything inside `client_cert`, whatever its shape.
+const SECRET_KEYS: [&str; 7] = [
     "app_secret",
     "app_key",
     "partner_key",
     "api_key",
     "merchant_private_key",
+    "wechatpay_public_key",
     "api_v3_key",
 ];
-const CLIENT_CERT_SECRET_KEYS: [&str; 2] = ["pem", "pkcs12_password"];
+
+/// Whether the value of top-level key `key` may hold key material.
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.contains(&key) || key.ends_with("_file") || key == "client_cert"
+}
 
 /// Secrets shorter than this are too likely to occur in other text by chance.
 const MIN_SECRET_LEN: usize = 8;
@@ -114,19 +121,16 @@ fn secrets(input: &str) -> Vec<String> {
     let mut other = Vec::new();
     for (k, v) in &top {
         other.push(k.clone());
-        match (k.as_str(), v) {
-            ("client_cert", Value::Object(cert)) => {
-                for (ck, cv) in cert {
-                    other.push(ck.clone());
-                    if CLIENT_CERT_SECRET_KEYS.contains(&ck.as_str()) {
-                        scalars(cv, &mut secret);
-                    } else {
-                        scalars(cv, &mut other);
-                    }
-                }
+        match v {
+            Value::Object(inner) => {
+                // Keys name fields and may be shown; values inside a secret
+                // key (client_cert) are secret.
+                other.extend(inner.keys().cloned());
+                let into = if is_secret_key(k) { &mut secret } else { &mut other };
+                inner.values().for_each(|iv| scalars(iv, into));
             }
-            (k, v) if SECRET_KEYS.contains(&k) => scalars(v, &mut secret),
-            (_, v) => scalars(v, &mut other),
+            v if is_secret_key(k) => scalars(v, &mut secret),
+            v => scalars(v, &mut other),
         }
     }
     secret

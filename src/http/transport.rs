@@ -23,6 +23,7 @@ use url::Url;
 use crate::config::ClientCertConfig;
 use crate::error::{Error, Result};
 use crate::http::connection::{network_error, Body, Connection, ConnectionPool, Origin, SendError};
+use crate::util::key_file;
 use crate::util::secret::Secret;
 
 /// The largest response body read from the gateway; the documented ones are
@@ -182,8 +183,7 @@ fn client_identity(
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let bad = |reason: String| Error::config("client_cert", reason);
     if let Some(path) = &cert.pkcs12_file {
-        let data = read_binary_file(path)
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let data = key_file::read_bytes("client_cert.pkcs12_file", path, "client_cert.pem")?;
         let password = cert
             .pkcs12_password
             .as_ref()
@@ -191,18 +191,18 @@ fn client_identity(
             .unwrap_or_default();
         return pkcs12_identity(&data, password).map_err(bad);
     }
-    let read = |path: &std::path::Path| {
-        crate::config::read_key_file(path)
-            .map(String::into_bytes)
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
-    };
+    let read =
+        |field: &str, path: &std::path::Path| key_file::read_bytes(field, path, "client_cert.pem");
     let (cert_pem, key_pem): (Vec<u8>, Vec<u8>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
         (Some(inline), None, None) => (inline.expose().as_bytes().to_vec(), inline.expose().as_bytes().to_vec()),
         (None, Some(cert_file), None) => {
-            let both = read(cert_file)?;
+            let both = read("client_cert.cert_pem_file", cert_file)?;
             (both.clone(), both)
         }
-        (None, Some(cert_file), Some(key_file)) => (read(cert_file)?, read(key_file)?),
+        (None, Some(cert_file), Some(key_file)) => (
+            read("client_cert.cert_pem_file", cert_file)?,
+            read("client_cert.key_pem_file", key_file)?,
+        ),
         _ => {
             return Err(bad(
                 "give either pem, or cert_pem_file (with key_pem_file when the key is apart), or pkcs12_file with pkcs12_password".into(),
@@ -218,21 +218,6 @@ fn client_identity(
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| bad(format!("no usable PRIVATE KEY block in the PEM ({e})")))?;
     Ok((chain, key))
-}
-
-/// A PKCS#12 file of at most [`crate::config::MAX_KEY_FILE_BYTES`].
-fn read_binary_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut data = Vec::new();
-    std::fs::File::open(path)?
-        .take(crate::config::MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut data)?;
-    if data.len() as u64 > crate::config::MAX_KEY_FILE_BYTES {
-        return Err(std::io::Error::other(
-            "larger than 1 MiB: not a certificate file",
-        ));
-    }
-    Ok(data)
 }
 
 /// The first key and its certificate chain of a PKCS#12 file (WeChat's
@@ -747,7 +732,7 @@ mod tests {
             let err =
                 HttpTransport::with_client_cert(t, &cert(config.clone())).expect_err("refused");
             assert!(
-                matches!(&err, Error::InvalidConfig { field, .. } if field == "client_cert"),
+                matches!(&err, Error::InvalidConfig { field, .. } if field.starts_with("client_cert")),
                 "{config}: {err}"
             );
             assert!(!err.to_string().contains("10000100"), "{err}");

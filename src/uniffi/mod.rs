@@ -1350,14 +1350,14 @@ mod tests {
                 sign_type: Some("SHA1".into()),
                 ..v2_config()
             }),
-            "config"
+            "sign_type"
         );
         assert_eq!(
             field_of(Config {
                 api: Some("v9".into()),
                 ..v2_config()
             }),
-            "config"
+            "api"
         );
         assert_eq!(
             field_of(Config {
@@ -1377,7 +1377,7 @@ mod tests {
         .err();
         assert!(
             matches!(&err, Some(WxPayError::InvalidConfig { field, message })
-                if field == "client_cert" && !message.contains("SECRET")),
+                if field == "client_cert.pkcs12_file" && !message.contains("SECRET")),
             "{err:?}"
         );
     }

@@ -4,6 +4,7 @@
 pub mod charset;
 pub mod clock;
 pub(crate) mod json;
+pub mod key_file;
 pub mod logging;
 pub mod money;
 pub mod nonce;

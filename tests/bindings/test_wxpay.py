@@ -368,7 +368,7 @@ def run_v2(wx, base, r, order, legacy_client, sink):
         e = expect_raises(wx.WxPayError.InvalidConfig, lambda: wx.WxPayClient(wx.Config(
             **{**vars(config), "client_cert": wx.ClientCert(pkcs12_file="/nonexistent.p12",
                                                             pkcs12_password="10000100")})))
-        expect(e.field == "client_cert", f"field {e.field}")
+        expect(e.field == "client_cert.pkcs12_file", f"field {e.field}")
 
     r.check("v2: build_pay_params returns MD5-signed parameters for merchant 10000100", pay_params)
     r.check("v2: query_order gives TradeState.NOTPAY; after close_order, CLOSED", query_and_close)
