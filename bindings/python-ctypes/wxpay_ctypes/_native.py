@@ -22,14 +22,7 @@ from ctypes import POINTER, c_char_p, c_int32, c_int64, c_uint64, c_void_p, stri
 from pathlib import Path
 from typing import Any, List, Optional
 
-from .errors import (
-    MAX_INPUT_BYTES,
-    InputTooLongError,
-    InvalidArgumentError,
-    InvalidUtf8Error,
-    ResultCode,
-    error_from,
-)
+from .errors import InvalidArgumentError, InvalidUtf8Error, ResultCode, error_from
 
 if sys.platform == "darwin":
     LIBRARY_NAME = "libwxpay.dylib"
@@ -133,19 +126,16 @@ def lib() -> ctypes.CDLL:
 
 def encode(value: str, argument: str) -> bytes:
     """``value`` as the NUL-terminated UTF-8 the C API reads; refuses what C
-    would misread (a NUL inside) or cannot be UTF-8 (a lone surrogate)."""
+    would misread (a NUL inside) or cannot be UTF-8 (a lone surrogate). The
+    library checks the length itself (``WXPAY_ERR_INPUT_TOO_LONG``)."""
     if not isinstance(value, str):
         raise TypeError("{} must be a str, not {}".format(argument, type(value).__name__))
     try:
-        data = value.encode("utf-8")
+        data = value.encode()
     except UnicodeEncodeError:
         raise InvalidUtf8Error("argument `{}` cannot be encoded as UTF-8".format(argument)) from None
     if b"\0" in data:
         raise InvalidArgumentError("argument `{}` contains a NUL character".format(argument))
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputTooLongError(
-            "argument `{}` is longer than {} bytes".format(argument, MAX_INPUT_BYTES)
-        )
     return data
 
 

@@ -4,8 +4,9 @@ arguments into the C API's (JSON text, UTF-8, fen) and hand them to
 
 import ctypes
 import json
+import json.encoder
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _native
 from .errors import InvalidArgumentError, InvalidUtf8Error
@@ -15,6 +16,43 @@ Body = Union[bytes, bytearray, memoryview, str]
 
 # The C API's expected amounts are int64_t, with 0 meaning "not checked".
 _INT64_MAX = (1 << 63) - 1
+
+
+def _json_dumps() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"), allow_nan=False)``: compact
+    JSON, without NaN or Infinity (not JSON), ASCII (ensure_ascii), so there
+    is nothing for :func:`_native.encode` to check.
+
+    ``JSONEncoder.encode`` makes a C encoder at every call; this one is made
+    once, without the check for cycles (its state would be shared between
+    threads). A cycle then ends in RecursionError, and the value is encoded
+    again with the check, which raises json's own error for it."""
+    checked = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    try:
+        once = json.encoder.c_make_encoder(  # type: ignore
+            None, checked.default, json.encoder.encode_basestring_ascii, None,
+            checked.key_separator, checked.item_separator, False, False, False)
+        sample = {"k": ["\u652f\0", 1, -2.5, True, None, {}]}
+        if "".join(once(sample, 0)) != checked.encode(sample):
+            return checked.encode
+    except Exception:  # not CPython's C encoder, or not with this signature
+        return checked.encode
+
+    def dumps(value: Any) -> str:
+        try:
+            return "".join(once(value, 0))
+        except RecursionError:
+            return checked.encode(value)
+
+    return dumps
+
+
+_dumps = _json_dumps()
+_loads = json.JSONDecoder().decode
+# The known scheme names, encoded once (others are encoded at each call).
+_SCHEMES = {
+    name: name.encode() for name in ("legacy-package", "legacy-sha1", "v2-md5", "v2-hmac-sha256")
+}
 
 
 def _order_ref(out_trade_no: Optional[str], transaction_id: Optional[str]) -> bytes:
@@ -27,14 +65,16 @@ def _order_ref(out_trade_no: Optional[str], transaction_id: Optional[str]) -> by
         if not isinstance(value, str):
             raise TypeError("{} must be a str, not {}".format(key, type(value).__name__))
         ref[key] = value
-    return _json_text(ref, "order_ref_json")
+    return _dumps(ref).encode()
 
 
 def _body_bytes(body: Body) -> bytes:
     """A notification body as the bytes received (a str is taken as UTF-8)."""
+    if type(body) is bytes:
+        return body
     if isinstance(body, str):
         try:
-            return body.encode("utf-8")
+            return body.encode()
         except UnicodeEncodeError:
             raise InvalidUtf8Error("argument `body` cannot be encoded as UTF-8") from None
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -59,16 +99,15 @@ def _expected_fee(value: Optional[int], argument: str) -> int:
 
 def _json_text(value: JsonInput, argument: str) -> bytes:
     """A mapping as compact JSON (or a str taken as JSON text), encoded for C."""
+    if type(value) is dict:
+        return _dumps(value).encode()
     if isinstance(value, str):
-        text = value
-    elif isinstance(value, Mapping):
-        # allow_nan=False: NaN and Infinity are not JSON.
-        text = json.dumps(dict(value), separators=(",", ":"), allow_nan=False)
-    else:
-        raise TypeError(
-            "{} must be a dict (or JSON text), not {}".format(argument, type(value).__name__)
-        )
-    return _native.encode(text, argument)
+        return _native.encode(value, argument)
+    if isinstance(value, Mapping):
+        return _dumps(dict(value)).encode()
+    raise TypeError(
+        "{} must be a dict (or JSON text), not {}".format(argument, type(value).__name__)
+    )
 
 
 class Client:
@@ -122,7 +161,7 @@ class Client:
 
     def _json(self, function: Any, *args: Any) -> Any:
         """:meth:`_call` of a function answering JSON, parsed."""
-        return json.loads(self._call(function, *args))
+        return _loads(self._call(function, *args))
 
     def build_pay_params(self, order: JsonInput) -> Dict[str, Any]:
         """Runs the payment flow for ``order`` and returns the app's parameters.
@@ -280,7 +319,7 @@ class Client:
             body,
             expected_total_fee,
             "expected_total_fee",
-            _json_text(names, "headers_json"),
+            _dumps(names).encode(),
         )
 
     def download_certificates(self) -> int:
@@ -352,9 +391,10 @@ def sign(scheme: str, key: str, params: JsonInput) -> str:
     ``params`` is a dict of str or int values (or JSON text). Returns the hex
     signature. Never logs or echoes ``key``.
     """
+    scheme_data = _SCHEMES.get(scheme) if type(scheme) is str else None
     return _native.call(
         _native.lib().wxpay_sign,
-        _native.encode(scheme, "scheme"),
+        scheme_data or _native.encode(scheme, "scheme"),
         _native.encode(key, "key"),
         _json_text(params, "params_json"),
     )
