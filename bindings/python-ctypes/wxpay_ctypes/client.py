@@ -220,18 +220,10 @@ class Client:
         the outcome comes later, as a refund notification and from
         :meth:`query_refunds`.
         """
-        refund = {
-            "out_refund_no": out_refund_no,
-            "total_fee": total_fee,
-            "refund_fee": refund_fee,
-        }  # type: Dict[str, Any]
-        for key, value in (
-            ("out_trade_no", out_trade_no),
-            ("transaction_id", transaction_id),
-            ("refund_desc", refund_desc),
-        ):
-            if value is not None:
-                refund[key] = value
+        refund = {"out_refund_no": out_refund_no, "total_fee": total_fee, "refund_fee": refund_fee}
+        optional = (("out_trade_no", out_trade_no), ("transaction_id", transaction_id),
+                    ("refund_desc", refund_desc))
+        refund.update((key, value) for key, value in optional if value is not None)
         return self._json(self._lib.wxpay_refund, _json_text(refund, "refund_json"))
 
     def query_refunds(
