@@ -277,8 +277,8 @@ if None not in (rust_sign, rust_json, c_sign, c_bare):
 if None not in (py_sign, c_sign, py_bare):
     w("- ctypes: `wxpay_ctypes.sign` costs %.0f ns more than the same call from C; a bare ctypes call is %s ns,"
       % (py_sign - c_sign, py_bare))
-    w("  the rest is the wrapper's Python (serialising the dict to JSON, three checked encodes, reading and")
-    w("  freeing the answer).")
+    w("  the rest is ctypes' argument conversion and the wrapper's Python (serialising the dict to JSON,")
+    w("  encoding the key, reading and freeing the answer; benches/article/ctypes_overhead.py splits it).")
 if art_order and rust_order:
     w("- Signing one order: %s ns in the article's Python, %s ns in Rust (GBK both): %s."
       % (art_order, rust_order, ratio(art_order, rust_order)))

@@ -6,8 +6,8 @@ cost of a ctypes call: part of scripts/bench.sh (BENCHMARKS.md).
   get_prepaid_result.py gives the article's function (same merchant, GBK,
   total_pay ``"19.99"``, body, client IP); one cached client per configuration;
 - ``--client N``: ``Client.build_pay_params`` on one client made beforehand;
-- ``--sign N``: ``wxpay_ctypes.sign("legacy-sha1", ...)`` (json.dumps, three
-  encodes, the C call, the decode and free), a bare ctypes call
+- ``--sign N``: ``wxpay_ctypes.sign("legacy-sha1", ...)`` (the dict to JSON,
+  the key encoded, the C call, the decode and free), a bare ctypes call
   (``wxpay_version()``), and the article's ``createSHA1Signature`` in pure
   Python on the same parameters.
 

@@ -46,6 +46,25 @@ def test_config_as_json_text_and_close_semantics(sandbox):
         client.build_pay_params(order("PYCLOSED"))
 
 
+def test_close_waits_for_a_call_in_progress(sandbox):
+    client = wxpay_ctypes.Client(sandbox.config())
+    client.build_pay_params(order("PYWAIT0"))  # the token is fetched
+    sandbox.fault({"endpoint": "genprepay", "action": {"delay_ms": 300}, "count": 1})
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(client.build_pay_params(order("PYWAIT1"))))
+    worker.start()
+    while not client._busy and worker.is_alive():  # the call has the handle
+        worker.join(0.001)
+    client.close()
+    # The call ended (with its answer) before the handle was freed.
+    assert results and results[0]["out_trade_no"] == "PYWAIT1"
+    assert client.closed
+    worker.join()
+    with pytest.raises(ValueError, match="closed"):
+        client.build_pay_params(order("PYWAIT2"))
+
+
 def test_invalid_config(sandbox):
     with pytest.raises(wxpay_ctypes.InvalidConfigError) as info:
         wxpay_ctypes.Client({"appid": "wx1"})

@@ -1,10 +1,13 @@
-"""The result codes copied into wxpay_ctypes are the header's, and the
-library names each code as the exception class's kind."""
+"""The result codes copied into wxpay_ctypes are the header's, the library
+names each code as the exception class's kind, and every function of the
+header is declared to ctypes with the header's types."""
 
+import ctypes
 import re
 
 import wxpay_ctypes
 from conftest import REPO_ROOT
+from wxpay_ctypes import _native
 
 HEADER = REPO_ROOT / "include" / "wxpay.h"
 
@@ -50,3 +53,38 @@ def test_every_failure_code_has_its_exception_and_the_library_agrees_on_names():
         assert wxpay_ctypes.result_message(code)
     assert wxpay_ctypes.result_name(0) == "ok"
     assert wxpay_ctypes.result_name(4242) == "unknown"
+
+
+# The ctypes type of each C type of the header.
+CTYPES = {
+    "const char *": ctypes.c_char_p,
+    "const uint8_t *": ctypes.c_char_p,  # a bytes object's buffer
+    "char *": ctypes.c_void_p,  # a string to free: the pointer as it is
+    "int32_t": ctypes.c_int32,
+    "int64_t": ctypes.c_int64,
+    "uint64_t": ctypes.c_uint64,
+    "int32_t *": ctypes.POINTER(ctypes.c_int32),
+    "const WxPayClient *": ctypes.c_void_p,
+    "WxPayClient *": ctypes.c_void_p,
+    "char **": _native.OUT,
+    "WxPayClient **": _native.OUT,
+    "void": None,
+}
+
+
+def test_every_function_of_the_header_is_declared_with_its_types():
+    text = HEADER.read_text(encoding="utf-8")
+    header = {}
+    for result, name, parameters in re.findall(
+        r"^(const char \*|int32_t|void) ?(wxpay_\w+)\((.*?)\);", text, re.M
+    ):
+        types = [] if parameters == "void" else [
+            re.sub(r"\w+$", "", parameter).strip() for parameter in parameters.split(",")
+        ]
+        header[name] = (CTYPES[result.strip()], [CTYPES[t] for t in types])
+    assert len(header) >= 18, "the functions of include/wxpay.h were not found"
+    assert _native.SIGNATURES == header
+    lib = _native.lib()
+    for name, (restype, argtypes) in header.items():
+        function = getattr(lib, name)
+        assert (function.restype, list(function.argtypes)) == (restype, argtypes), name

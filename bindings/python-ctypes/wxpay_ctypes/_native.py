@@ -1,4 +1,5 @@
-"""Finding, loading and declaring libwxpay's C API (``include/wxpay.h``).
+"""Finding, loading and declaring libwxpay's C API (``include/wxpay.h``), and
+:func:`call`, the one way this package calls it.
 
 The library is looked for, in this order:
 
@@ -9,17 +10,19 @@ The library is looked for, in this order:
    (``$CARGO_TARGET_DIR`` if set, then ``target/`` at the repository root):
    ``release/`` first, then ``debug/``.
 
-The library is loaded on first use, once per process.
+The library is loaded on first use, once per process, and every function is
+declared then, from :data:`SIGNATURES`.
 """
 
 import ctypes
 import os
 import sys
 import threading
+from ctypes import POINTER, c_char_p, c_int32, c_int64, c_uint64, c_void_p, string_at
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
-from .errors import InputTooLongError, InvalidArgumentError, InvalidUtf8Error, MAX_INPUT_BYTES, error_from
+from .errors import InvalidArgumentError, InvalidUtf8Error, ResultCode, error_from
 
 if sys.platform == "darwin":
     LIBRARY_NAME = "libwxpay.dylib"
@@ -30,6 +33,7 @@ else:
 
 _lock = threading.Lock()
 _lib = None  # type: Optional[ctypes.CDLL]
+_string_free = None  # type: Any  # wxpay_string_free, once loaded
 
 
 def candidates() -> List[Path]:
@@ -52,57 +56,54 @@ def candidates() -> List[Path]:
     return found
 
 
-def _declare(lib: ctypes.CDLL) -> None:
-    c_char_p, c_void_p, c_int32 = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int32
-    c_int64, c_uint64 = ctypes.c_int64, ctypes.c_uint64
-    out = ctypes.POINTER(ctypes.c_void_p)
+# An output pointer (char **, WxPayClient **): :func:`call` passes a c_void_p,
+# which ctypes passes by reference, so that the pointer itself survives for
+# wxpay_string_free.
+OUT = POINTER(c_void_p)
+# The opaque client handle, passed as the int address of the client.
+CLIENT = c_void_p
+# Notification bodies are bytes with a length (c_char_p passes the bytes
+# object's buffer; NULs inside are fine since the length is given), then the
+# expected amount in fen (0: not checked).
+_BODY = [c_char_p, c_uint64, c_int64]
+
+#: Every function of the C API: its result type and its argument types. Those
+#: returning ``int32_t`` take ``char **out_error`` last (see :func:`call`).
+SIGNATURES = {
     # Static strings: c_char_p converts them to bytes and never frees them.
-    for name in ("wxpay_version",):
-        getattr(lib, name).argtypes = []
-        getattr(lib, name).restype = c_char_p
-    for name in ("wxpay_result_name", "wxpay_result_message"):
-        getattr(lib, name).argtypes = [c_int32]
-        getattr(lib, name).restype = c_char_p
-    # Owned strings come back through out-pointers as c_void_p, so that the
-    # pointer itself survives for wxpay_string_free.
-    lib.wxpay_client_new.argtypes = [c_char_p, out, out]
-    lib.wxpay_client_new.restype = c_int32
-    lib.wxpay_client_free.argtypes = [c_void_p]
-    lib.wxpay_client_free.restype = None
-    lib.wxpay_build_pay_params.argtypes = [c_void_p, c_char_p, out, out]
-    lib.wxpay_build_pay_params.restype = c_int32
-    lib.wxpay_sign.argtypes = [c_char_p, c_char_p, c_char_p, out, out]
-    lib.wxpay_sign.restype = c_int32
-    # API v2: (client, const char *json, char **out_json, char **out_error).
-    for name in ("wxpay_query_order", "wxpay_refund", "wxpay_query_refunds"):
-        getattr(lib, name).argtypes = [c_void_p, c_char_p, out, out]
-        getattr(lib, name).restype = c_int32
-    lib.wxpay_close_order.argtypes = [c_void_p, c_char_p, out]
-    lib.wxpay_close_order.restype = c_int32
-    # Notification bodies are bytes with a length (c_char_p passes the bytes
-    # object's buffer; NULs inside are fine since the length is given).
-    for name in ("wxpay_verify_payment_notification", "wxpay_verify_refund_notification"):
-        getattr(lib, name).argtypes = [c_void_p, c_char_p, c_uint64, c_int64, out, out]
-        getattr(lib, name).restype = c_int32
-    # API v3: (client, const char *headers_json, body, body_len, expected_fee,
-    # out_json, out_error); (client, int32_t *out_count, out_error).
-    lib.wxpay_verify_signed_notification.argtypes = [
-        c_void_p, c_char_p, c_char_p, c_uint64, c_int64, out, out
-    ]
-    lib.wxpay_verify_signed_notification.restype = c_int32
-    lib.wxpay_download_certificates.argtypes = [c_void_p, ctypes.POINTER(c_int32), out]
-    lib.wxpay_download_certificates.restype = c_int32
-    lib.wxpay_notification_success_reply.argtypes = [c_void_p, out, out]
-    lib.wxpay_notification_success_reply.restype = c_int32
-    lib.wxpay_notification_failure_reply.argtypes = [c_void_p, c_char_p, out, out]
-    lib.wxpay_notification_failure_reply.restype = c_int32
-    lib.wxpay_string_free.argtypes = [c_void_p]
-    lib.wxpay_string_free.restype = None
+    "wxpay_version": (c_char_p, []),
+    "wxpay_result_name": (c_char_p, [c_int32]),
+    "wxpay_result_message": (c_char_p, [c_int32]),
+    "wxpay_string_free": (None, [c_void_p]),
+    "wxpay_client_new": (c_int32, [c_char_p, OUT, OUT]),
+    "wxpay_client_free": (None, [CLIENT]),
+    "wxpay_sign": (c_int32, [c_char_p, c_char_p, c_char_p, OUT, OUT]),
+    # (client, const char *json, char **out_json, char **out_error)
+    "wxpay_build_pay_params": (c_int32, [CLIENT, c_char_p, OUT, OUT]),
+    "wxpay_query_order": (c_int32, [CLIENT, c_char_p, OUT, OUT]),
+    "wxpay_refund": (c_int32, [CLIENT, c_char_p, OUT, OUT]),
+    "wxpay_query_refunds": (c_int32, [CLIENT, c_char_p, OUT, OUT]),
+    "wxpay_close_order": (c_int32, [CLIENT, c_char_p, OUT]),
+    "wxpay_verify_payment_notification": (c_int32, [CLIENT] + _BODY + [OUT, OUT]),
+    "wxpay_verify_refund_notification": (c_int32, [CLIENT] + _BODY + [OUT, OUT]),
+    # API v3: (client, const char *headers_json, body, body_len, expected_fee, ...).
+    "wxpay_verify_signed_notification": (c_int32, [CLIENT, c_char_p] + _BODY + [OUT, OUT]),
+    "wxpay_download_certificates": (c_int32, [CLIENT, POINTER(c_int32), OUT]),
+    "wxpay_notification_success_reply": (c_int32, [CLIENT, OUT, OUT]),
+    "wxpay_notification_failure_reply": (c_int32, [CLIENT, c_char_p, OUT, OUT]),
+}
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, (restype, argtypes) in SIGNATURES.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
 
 
 def lib() -> ctypes.CDLL:
     """The loaded library (loaded and declared on the first call)."""
-    global _lib
+    global _lib, _string_free
     if _lib is not None:
         return _lib
     with _lock:
@@ -112,6 +113,7 @@ def lib() -> ctypes.CDLL:
                 if path.is_file():
                     loaded = ctypes.CDLL(str(path))
                     _declare(loaded)
+                    _string_free = loaded.wxpay_string_free
                     _lib = loaded
                     break
             else:
@@ -124,58 +126,59 @@ def lib() -> ctypes.CDLL:
 
 def encode(value: str, argument: str) -> bytes:
     """``value`` as the NUL-terminated UTF-8 the C API reads; refuses what C
-    would misread (a NUL inside) or cannot be UTF-8 (a lone surrogate)."""
+    would misread (a NUL inside) or cannot be UTF-8 (a lone surrogate). The
+    library checks the length itself (``WXPAY_ERR_INPUT_TOO_LONG``)."""
     if not isinstance(value, str):
         raise TypeError("{} must be a str, not {}".format(argument, type(value).__name__))
     try:
-        data = value.encode("utf-8")
+        data = value.encode()
     except UnicodeEncodeError:
         raise InvalidUtf8Error("argument `{}` cannot be encoded as UTF-8".format(argument)) from None
     if b"\0" in data:
         raise InvalidArgumentError("argument `{}` contains a NUL character".format(argument))
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputTooLongError(
-            "argument `{}` is longer than {} bytes".format(argument, MAX_INPUT_BYTES)
-        )
     return data
 
 
-def take_string(pointer: ctypes.c_void_p) -> Optional[str]:
+#: :func:`call`'s output kinds: a string the library allocated, or a client.
+TEXT, HANDLE = "text", "handle"
+_NO_OUTPUT = '{"message": "libwxpay returned success but no output"}'
+
+
+def _take(pointer: Optional[int]) -> Optional[str]:
     """Reads and frees a string the library returned (``None`` for NULL)."""
-    if not pointer.value:
+    if not pointer:
         return None
     try:
-        return ctypes.string_at(pointer.value).decode("utf-8", errors="replace")
+        return string_at(pointer).decode("utf-8", "replace")
     finally:
-        lib().wxpay_string_free(pointer)
-        pointer.value = None
+        _string_free(pointer)
 
 
-def call_no_output(function, *args) -> None:
-    """Calls a C function whose last argument is ``char **out_error`` (and
-    that has no other output); raises the mapped error on failure."""
-    error = ctypes.c_void_p()
-    try:
-        code = function(*args, ctypes.byref(error))
-    finally:
-        document = take_string(error)
-    if code != 0:
-        raise error_from(code, document)
+def call(function: Any, *args: Any, out: Optional[str] = TEXT) -> Any:
+    """Calls ``function(*args, [&output,] &out_error)``, a function of the
+    loaded library, and raises the error its result code and error document
+    make (:func:`~wxpay_ctypes.errors.error_from`) when it fails.
 
-
-def call(function, *args) -> str:
-    """Calls a C function whose last two arguments are ``char **out`` and
-    ``char **out_error``; returns the output or raises the mapped error."""
-    out = ctypes.c_void_p()
-    error = ctypes.c_void_p()
-    try:
-        code = function(*args, ctypes.byref(out), ctypes.byref(error))
-    finally:
-        document = take_string(error)
-    if code != 0:
-        take_string(out)  # NULL by contract; freed all the same if not
-        raise error_from(code, document)
-    text = take_string(out)
+    ``out`` is what the output pointer before ``out_error`` receives:
+    :data:`TEXT`, a string, returned decoded (and freed); :data:`HANDLE`, a
+    client, returned as its address; ``None`` when there is no such pointer
+    (or the caller passes its own in ``args``), and ``None`` is returned.
+    """
+    error = c_void_p()
+    if out is None:
+        code = function(*args, error)
+        output = None
+    else:
+        result = c_void_p()
+        code = function(*args, result, error)
+        output = result.value
+    if code:
+        if out is TEXT:
+            _take(output)  # NULL by contract; freed all the same if not
+        raise error_from(code, _take(error.value))
+    if out is not TEXT:
+        return output
+    text = _take(output)
     if text is None:
-        raise error_from(1902, '{"message": "libwxpay returned success but no output"}')
+        raise error_from(ResultCode.WXPAY_ERR_INTERNAL, _NO_OUTPUT)
     return text

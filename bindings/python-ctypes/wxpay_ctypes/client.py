@@ -1,19 +1,58 @@
-"""The client and the signing function, over the C API."""
+"""The client and the signing function: each a few lines that turn Python
+arguments into the C API's (JSON text, UTF-8, fen) and hand them to
+:func:`wxpay_ctypes._native.call`."""
 
-import contextlib
 import ctypes
 import json
+import json.encoder
 import threading
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _native
-from .errors import InvalidArgumentError, InvalidUtf8Error, error_from
+from .errors import InvalidArgumentError, InvalidUtf8Error
 
 JsonInput = Union[Mapping[str, Any], str]
 Body = Union[bytes, bytearray, memoryview, str]
 
 # The C API's expected amounts are int64_t, with 0 meaning "not checked".
 _INT64_MAX = (1 << 63) - 1
+
+
+def _json_dumps() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"), allow_nan=False)``: compact
+    JSON, without NaN or Infinity (not JSON), ASCII (ensure_ascii), so there
+    is nothing for :func:`_native.encode` to check.
+
+    ``JSONEncoder.encode`` makes a C encoder at every call; this one is made
+    once, without the check for cycles (its state would be shared between
+    threads). A cycle then ends in RecursionError, and the value is encoded
+    again with the check, which raises json's own error for it."""
+    checked = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    try:
+        once = json.encoder.c_make_encoder(  # type: ignore
+            None, checked.default, json.encoder.encode_basestring_ascii, None,
+            checked.key_separator, checked.item_separator, False, False, False)
+        sample = {"k": ["\u652f\0", 1, -2.5, True, None, {}]}
+        if "".join(once(sample, 0)) != checked.encode(sample):
+            return checked.encode
+    except Exception:  # not CPython's C encoder, or not with this signature
+        return checked.encode
+
+    def dumps(value: Any) -> str:
+        try:
+            return "".join(once(value, 0))
+        except RecursionError:
+            return checked.encode(value)
+
+    return dumps
+
+
+_dumps = _json_dumps()
+_loads = json.JSONDecoder().decode
+# The known scheme names, encoded once (others are encoded at each call).
+_SCHEMES = {
+    name: name.encode() for name in ("legacy-package", "legacy-sha1", "v2-md5", "v2-hmac-sha256")
+}
 
 
 def _order_ref(out_trade_no: Optional[str], transaction_id: Optional[str]) -> bytes:
@@ -26,14 +65,16 @@ def _order_ref(out_trade_no: Optional[str], transaction_id: Optional[str]) -> by
         if not isinstance(value, str):
             raise TypeError("{} must be a str, not {}".format(key, type(value).__name__))
         ref[key] = value
-    return _json_text(ref, "order_ref_json")
+    return _dumps(ref).encode()
 
 
 def _body_bytes(body: Body) -> bytes:
     """A notification body as the bytes received (a str is taken as UTF-8)."""
+    if type(body) is bytes:
+        return body
     if isinstance(body, str):
         try:
-            return body.encode("utf-8")
+            return body.encode()
         except UnicodeEncodeError:
             raise InvalidUtf8Error("argument `body` cannot be encoded as UTF-8") from None
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -58,16 +99,15 @@ def _expected_fee(value: Optional[int], argument: str) -> int:
 
 def _json_text(value: JsonInput, argument: str) -> bytes:
     """A mapping as compact JSON (or a str taken as JSON text), encoded for C."""
+    if type(value) is dict:
+        return _dumps(value).encode()
     if isinstance(value, str):
-        text = value
-    elif isinstance(value, Mapping):
-        # allow_nan=False: NaN and Infinity are not JSON.
-        text = json.dumps(dict(value), separators=(",", ":"), allow_nan=False)
-    else:
-        raise TypeError(
-            "{} must be a dict (or JSON text), not {}".format(argument, type(value).__name__)
-        )
-    return _native.encode(text, argument)
+        return _native.encode(value, argument)
+    if isinstance(value, Mapping):
+        return _dumps(dict(value)).encode()
+    raise TypeError(
+        "{} must be a dict (or JSON text), not {}".format(argument, type(value).__name__)
+    )
 
 
 class Client:
@@ -93,41 +133,35 @@ class Client:
     def __init__(self, config: JsonInput) -> None:
         lib = _native.lib()
         data = _json_text(config, "config_json")
+        self._lib = lib
         self._free = lib.wxpay_client_free  # kept for __del__ at interpreter exit
         self._handle = None  # type: Any
+        # Calls in progress, and close()s waiting for them to end.
         self._busy = 0
-        self._idle = threading.Condition(threading.Lock())
-        handle = ctypes.c_void_p()
-        error = ctypes.c_void_p()
-        code = lib.wxpay_client_new(data, ctypes.byref(handle), ctypes.byref(error))
-        document = _native.take_string(error)
-        if code != 0:
-            raise error_from(code, document)
-        self._handle = handle.value
+        self._closing = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._handle = _native.call(lib.wxpay_client_new, data, out=_native.HANDLE)
 
-    @contextlib.contextmanager
-    def _handle_in_use(self) -> Iterator[ctypes.c_void_p]:
-        """The handle, kept alive (``close`` waits) until the block ends."""
-        with self._idle:
-            if self._handle is None:
-                raise ValueError("this wxpay_ctypes.Client is closed")
+    def _call(self, function: Any, *args: Any, out: Optional[str] = _native.TEXT) -> Any:
+        """``function(client, *args, ...)`` through :func:`_native.call`; the
+        handle stays alive (``close`` waits) until it returns."""
+        with self._lock:
             handle = self._handle
+            if handle is None:
+                raise ValueError("this wxpay_ctypes.Client is closed")
             self._busy += 1
         try:
-            yield ctypes.c_void_p(handle)
+            return _native.call(function, handle, *args, out=out)
         finally:
-            with self._idle:
+            with self._lock:
                 self._busy -= 1
-                if self._busy == 0:
+                if self._closing and not self._busy:
                     self._idle.notify_all()
 
-    def _call_json(self, name: str, *args: Any) -> Any:
-        """Calls ``wxpay_<name>(client, *args, &out_json, &out_error)`` and
-        parses the output."""
-        function = getattr(_native.lib(), name)
-        with self._handle_in_use() as handle:
-            text = _native.call(function, handle, *args)
-        return json.loads(text)
+    def _json(self, function: Any, *args: Any) -> Any:
+        """:meth:`_call` of a function answering JSON, parsed."""
+        return _loads(self._call(function, *args))
 
     def build_pay_params(self, order: JsonInput) -> Dict[str, Any]:
         """Runs the payment flow for ``order`` and returns the app's parameters.
@@ -143,9 +177,7 @@ class Client:
         :class:`~wxpay_ctypes.WxPayError` subclass on failure, and
         ``ValueError`` once the client is closed.
         """
-        data = _json_text(order, "order_json")
-        result = self._call_json("wxpay_build_pay_params", data)  # type: Dict[str, Any]
-        return result
+        return self._json(self._lib.wxpay_build_pay_params, _json_text(order, "order_json"))
 
     # ---- API v2 (a client configured with "api": "v2"; a 2014-flow client
     # raises InvalidArgumentError) ----
@@ -161,18 +193,13 @@ class Client:
         gateway's spelling (``"SUCCESS"``, ``"NOTPAY"``, ``"REFUND"``,
         ``"CLOSED"``...), absent values are ``None``.
         """
-        result = self._call_json(
-            "wxpay_query_order", _order_ref(out_trade_no, transaction_id)
-        )  # type: Dict[str, Any]
-        return result
+        return self._json(self._lib.wxpay_query_order, _order_ref(out_trade_no, transaction_id))
 
     def close_order(self, out_trade_no: str) -> None:
         """Closes an unpaid order (``closeorder``). A paid one raises
         :class:`~wxpay_ctypes.RejectedError` with ``gateway_code`` ``"ORDERPAID"``."""
         data = _native.encode(out_trade_no, "out_trade_no")
-        lib = _native.lib()
-        with self._handle_in_use() as handle:
-            _native.call_no_output(lib.wxpay_close_order, handle, data)
+        self._call(self._lib.wxpay_close_order, data, out=None)
 
     def refund(
         self,
@@ -193,22 +220,11 @@ class Client:
         the outcome comes later, as a refund notification and from
         :meth:`query_refunds`.
         """
-        refund = {
-            "out_refund_no": out_refund_no,
-            "total_fee": total_fee,
-            "refund_fee": refund_fee,
-        }  # type: Dict[str, Any]
-        for key, value in (
-            ("out_trade_no", out_trade_no),
-            ("transaction_id", transaction_id),
-            ("refund_desc", refund_desc),
-        ):
-            if value is not None:
-                refund[key] = value
-        result = self._call_json(
-            "wxpay_refund", _json_text(refund, "refund_json")
-        )  # type: Dict[str, Any]
-        return result
+        refund = {"out_refund_no": out_refund_no, "total_fee": total_fee, "refund_fee": refund_fee}
+        optional = (("out_trade_no", out_trade_no), ("transaction_id", transaction_id),
+                    ("refund_desc", refund_desc))
+        refund.update((key, value) for key, value in optional if value is not None)
+        return self._json(self._lib.wxpay_refund, _json_text(refund, "refund_json"))
 
     def query_refunds(
         self, out_trade_no: Optional[str] = None, transaction_id: Optional[str] = None
@@ -217,18 +233,18 @@ class Client:
         ``{"out_refund_no", "refund_id", "refund_fee", "refund_status"}``. An
         order without refunds raises :class:`~wxpay_ctypes.RejectedError`
         (``gateway_code`` ``"REFUNDNOTEXIST"``), as the gateway answers."""
-        result = self._call_json(
-            "wxpay_query_refunds", _order_ref(out_trade_no, transaction_id)
-        )  # type: List[Dict[str, Any]]
-        return result
+        return self._json(self._lib.wxpay_query_refunds, _order_ref(out_trade_no, transaction_id))
 
     # ---- notifications ----
 
-    def _verify(self, name: str, body: Body, expected: Optional[int], argument: str) -> Any:
+    def _verify(
+        self, function: Any, body: Body, expected: Optional[int], argument: str, *before: bytes
+    ) -> Any:
+        """The notification a verifier answers: ``function(client, *before,
+        body, len(body), expected fee, ...)``."""
         data = _body_bytes(body)
         fee = _expected_fee(expected, argument)
-        document = self._call_json(name, data, len(data), fee)
-        return document["notification"]
+        return self._json(function, *before, data, len(data), fee)["notification"]
 
     def verify_payment_notification(
         self, body: Body, expected_total_fee: Optional[int] = None
@@ -247,10 +263,8 @@ class Client:
         when the body is refused) whose ``reply`` is the failure reply to
         answer with; act on nothing.
         """
-        result = self._verify(
-            "wxpay_verify_payment_notification", body, expected_total_fee, "expected_total_fee"
-        )  # type: Dict[str, Any]
-        return result
+        function = self._lib.wxpay_verify_payment_notification
+        return self._verify(function, body, expected_total_fee, "expected_total_fee")
 
     def verify_refund_notification(
         self, body: Body, expected_refund_fee: Optional[int] = None
@@ -259,10 +273,8 @@ class Client:
         body). Returns ``{"out_trade_no", "out_refund_no", "refund_id",
         "total_fee", "refund_fee", "refund_status", "fields"}``; failures as
         for :meth:`verify_payment_notification`."""
-        result = self._verify(
-            "wxpay_verify_refund_notification", body, expected_refund_fee, "expected_refund_fee"
-        )  # type: Dict[str, Any]
-        return result
+        function = self._lib.wxpay_verify_refund_notification
+        return self._verify(function, body, expected_refund_fee, "expected_refund_fee")
 
     def verify_signed_notification(
         self,
@@ -294,54 +306,48 @@ class Client:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError("headers must map str to str")
             names[name] = value
-        data = _body_bytes(body)
-        fee = _expected_fee(expected_total_fee, "expected_total_fee")
-        document = self._call_json(
-            "wxpay_verify_signed_notification",
-            _json_text(names, "headers_json"),
-            data,
-            len(data),
-            fee,
+        return self._verify(
+            self._lib.wxpay_verify_signed_notification,
+            body,
+            expected_total_fee,
+            "expected_total_fee",
+            _dumps(names).encode(),
         )
-        result = document["notification"]  # type: Dict[str, Any]
-        return result
 
     def download_certificates(self) -> int:
         """Downloads WeChat Pay's platform certificates now (API v3,
         certificate mode) and returns how many there are; clients also do
         this by themselves when needed."""
-        lib = _native.lib()
         count = ctypes.c_int32(0)
-        with self._handle_in_use() as handle:
-            _native.call_no_output(lib.wxpay_download_certificates, handle, ctypes.byref(count))
+        self._call(self._lib.wxpay_download_certificates, ctypes.byref(count), out=None)
         return count.value
 
     def notification_success_reply(self) -> str:
         """The body that acknowledges a verified notification (the v2
         SUCCESS XML, ``success`` for the 2014 flow, the empty string for API
         v3, sent with status 204)."""
-        lib = _native.lib()
-        with self._handle_in_use() as handle:
-            return _native.call(lib.wxpay_notification_success_reply, handle)
+        return self._call(self._lib.wxpay_notification_success_reply)
 
     def notification_failure_reply(self, reason: str) -> str:
         """The body that refuses a notification (WeChat sends it again), with
         ``reason`` in it as it is: for a notification that verified but could
         not be recorded. Verification failures carry theirs as ``reply``."""
         data = _native.encode(reason, "reason")
-        lib = _native.lib()
-        with self._handle_in_use() as handle:
-            return _native.call(lib.wxpay_notification_failure_reply, handle, data)
+        return self._call(self._lib.wxpay_notification_failure_reply, data)
 
     def close(self) -> None:
         """Frees the client, after the calls in progress on other threads end.
         Closing twice is harmless."""
         with self._idle:
-            while self._busy:
-                self._idle.wait()
+            self._closing += 1
+            try:
+                while self._busy:
+                    self._idle.wait()
+            finally:
+                self._closing -= 1
             handle, self._handle = self._handle, None
         if handle is not None:
-            self._free(ctypes.c_void_p(handle))
+            self._free(handle)
 
     @property
     def closed(self) -> bool:
@@ -359,7 +365,7 @@ class Client:
         handle = getattr(self, "_handle", None)
         if handle is not None:
             self._handle = None
-            self._free(ctypes.c_void_p(handle))
+            self._free(handle)
 
     def __repr__(self) -> str:
         # Never the configuration: it holds secrets.
@@ -377,10 +383,10 @@ def sign(scheme: str, key: str, params: JsonInput) -> str:
     ``params`` is a dict of str or int values (or JSON text). Returns the hex
     signature. Never logs or echoes ``key``.
     """
-    lib = _native.lib()
+    scheme_data = _SCHEMES.get(scheme) if type(scheme) is str else None
     return _native.call(
-        lib.wxpay_sign,
-        _native.encode(scheme, "scheme"),
+        _native.lib().wxpay_sign,
+        scheme_data or _native.encode(scheme, "scheme"),
         _native.encode(key, "key"),
         _json_text(params, "params_json"),
     )
