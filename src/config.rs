@@ -127,14 +127,18 @@ pub struct Config {
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Where the access_token lives (2014 flow): `memory` (the default: in
-    /// this client) or `redis://HOST:PORT/DB` (shared by every process of the
-    /// merchant; needs the `redis` cargo feature).
+    /// this client) or `redis://HOST:PORT/DB` (`rediss://` for TLS), shared
+    /// by every process of the merchant; needs the `redis` cargo feature.
     #[serde(default)]
     pub token_store: Option<String>,
     /// When the shared token store cannot be reached, keep working with this
     /// process's own token and log a warning, instead of failing the call.
     #[serde(default)]
     pub token_store_fallback: bool,
+    /// With a `rediss://` token store: a PEM file of the CA that signed the
+    /// Redis server's certificate (default: the webpki roots).
+    #[serde(default)]
+    pub token_store_ca_file: Option<PathBuf>,
 
     /// 2014 flow: the app secret; used only to fetch an access_token.
     #[serde(default)]
@@ -412,7 +416,7 @@ impl Config {
     pub fn token_store_setting(&self) -> Result<TokenStoreSetting> {
         match self.token_store.as_deref() {
             None | Some("memory") => Ok(TokenStoreSetting::Memory),
-            Some(url) if url.starts_with("redis://") => {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 Url::parse(url)
                     .map_err(|e| Error::config("token_store", format!("is not a URL ({e})")))?;
                 if cfg!(feature = "redis") {
@@ -426,7 +430,7 @@ impl Config {
             }
             Some(_) => Err(Error::config(
                 "token_store",
-                "must be \"memory\" or a redis://HOST:PORT/DB URL",
+                "must be \"memory\" or a redis:// or rediss://HOST:PORT/DB URL",
             )),
         }
     }
@@ -508,6 +512,7 @@ impl fmt::Debug for Config {
                 &self.token_store.as_deref().map(redact_url_password),
             )
             .field("token_store_fallback", &self.token_store_fallback)
+            .field("token_store_ca_file", &self.token_store_ca_file)
             .field("app_secret", &self.app_secret)
             .field("app_key", &self.app_key)
             .field("partner_id", &self.partner_id)

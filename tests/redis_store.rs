@@ -33,38 +33,46 @@ fn redis_url() -> &'static str {
                 };
             }
             let port = free_port().to_string();
-            let mut watchdog = Command::new("sh")
-                .args([
-                    "-c",
-                    r#"redis-server "$@" & server=$!; read -r _; kill "$server""#,
-                    "redis-server",
-                    "--port",
-                    &port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("sh runs redis-server (Debian package redis-server; .ci/run installs it)");
-            let stdin = watchdog.stdin.take().expect("piped stdin");
+            let server = start_redis_server(&["--port", &port]);
             let url = format!("redis://127.0.0.1:{port}/0");
             wait_for_redis(&url);
             RedisServer {
                 url,
-                _watchdog: Some((watchdog, stdin)),
+                _watchdog: Some(server),
             }
         })
         .url
 }
 
+/// Starts a redis-server (no persistence, loopback only) with `args`.
+fn start_redis_server(args: &[&str]) -> (Child, ChildStdin) {
+    let mut watchdog = Command::new("sh")
+        .args([
+            "-c",
+            r#"redis-server "$@" & server=$!; read -r _; kill "$server""#,
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh runs redis-server (Debian package redis-server; .ci/run installs it)");
+    let stdin = watchdog.stdin.take().expect("piped stdin");
+    (watchdog, stdin)
+}
+
 fn wait_for_redis(url: &str) {
-    let client = redis::Client::open(url).expect("redis url");
+    wait_for(redis::Client::open(url).expect("redis url"), url);
+}
+
+fn wait_for(client: redis::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut con) = client.get_connection() {
@@ -324,4 +332,194 @@ fn a_quota_error_is_shared_not_retried_by_every_waiter() {
     // One fetch reached the gateway; the waiters took its error.
     assert!(sandbox.stats().requests <= 2, "{:?}", sandbox.stats());
     std::fs::remove_file(&config).ok();
+}
+
+/// A "Redis" that accepts connections and never answers: the kernel queues
+/// them on a listener nobody reads.
+fn hung_redis() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "redis://127.0.0.1:{}/0",
+        listener.local_addr().expect("addr").port()
+    );
+    (listener, url)
+}
+
+#[test]
+fn a_hung_redis_stalls_no_caller_past_twice_the_timeout() {
+    let sandbox = sandbox();
+    let (_hung, url) = hung_redis();
+    let mut config = sandbox.client_config();
+    config.token_store = Some(url);
+    config.timeout_ms = 500;
+    let client = Client::new(config.clone()).expect("client");
+    let order = |no: String| {
+        Order::from_json(&format!(
+            r#"{{"out_trade_no":"{no}","total_fee":1,"body":"b","client_ip":"1.2.3.4"}}"#
+        ))
+        .expect("order")
+    };
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let (client, order) = (&client, &order);
+            s.spawn(move || {
+                let started = Instant::now();
+                let err = client
+                    .build_pay_params(&order(format!("H{i}")))
+                    .expect_err("Redis never answers");
+                assert_eq!(err.kind(), ErrorKind::TokenStore, "{err}");
+                let took = started.elapsed();
+                assert!(took < Duration::from_millis(1000), "call {i} took {took:?}");
+            });
+        }
+    });
+    assert_eq!(sandbox.stats().token_fetches, 0);
+
+    // With the fallback, the process's own token serves warm calls without
+    // waiting on Redis again.
+    config.token_store_fallback = true;
+    let client = Client::new(config).expect("client");
+    client
+        .build_pay_params(&order("F0".into()))
+        .expect("falls back");
+    let started = Instant::now();
+    for i in 1..=20 {
+        client
+            .build_pay_params(&order(format!("F{i}")))
+            .expect("warm call on the fallback token");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "twenty warm calls took {took:?}"
+    );
+    assert_eq!(sandbox.stats().token_fetches, 1);
+}
+
+#[test]
+fn values_written_without_the_app_secret_are_ignored() {
+    let sandbox = sandbox();
+    let mut config: Config = sandbox.client_config();
+    config.token_store = Some(redis_url().to_owned());
+    let appid = config.appid.clone();
+    let redis = redis::Client::open(redis_url()).expect("url");
+    let mut con = redis.get_connection().expect("redis");
+    // Someone with write access to Redis plants a token and holds the lock.
+    redis::cmd("SET")
+        .arg(format!("wxpay:{appid}:access_token"))
+        .arg("planted-token")
+        .arg("EX")
+        .arg(600)
+        .query::<()>(&mut con)
+        .expect("SET");
+    redis::cmd("SET")
+        .arg(format!("wxpay:{appid}:refresh_lock"))
+        .arg("planted-owner")
+        .arg("EX")
+        .arg(600)
+        .query::<()>(&mut con)
+        .expect("SET");
+    let client = Client::new(config).expect("client");
+    let order =
+        Order::from_json(r#"{"out_trade_no":"P1","total_fee":1,"body":"b","client_ip":"1.2.3.4"}"#)
+            .expect("order");
+    let started = Instant::now();
+    client
+        .build_pay_params(&order)
+        .expect("the planted token is ignored, the planted lock taken over");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sandbox.stats().token_fetches, 1, "its own token");
+    let stored: String = redis::cmd("GET")
+        .arg(format!("wxpay:{appid}:access_token"))
+        .query(&mut con)
+        .expect("GET");
+    assert!(stored.starts_with("v1:"), "stored sealed");
+    assert!(!stored.contains("planted"));
+}
+
+#[test]
+fn rediss_verifies_the_server_against_the_configured_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+    let dir = std::env::temp_dir().join(format!("wxpay-rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+    let server_key = KeyPair::generate().expect("key");
+    let mut server = CertificateParams::new(Vec::<String>::new()).expect("params");
+    server.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    let server = server
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let file = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("write");
+        path.to_str().expect("UTF-8 path").to_owned()
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", ca.pem()),
+        file("server.pem", server.pem()),
+        file("server-key.pem", server_key.serialize_pem()),
+    );
+    let port = free_port().to_string();
+    let _server = start_redis_server(&[
+        "--port",
+        "0",
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        &cert_file,
+        "--tls-key-file",
+        &key_file,
+        "--tls-ca-cert-file",
+        &ca_file,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = format!("rediss://127.0.0.1:{port}/0");
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(std::fs::read(&ca_file).expect("CA")),
+    };
+    wait_for(
+        redis::Client::build_with_tls(url.as_str(), certificates).expect("client"),
+        &url,
+    );
+
+    let sandbox = sandbox();
+    let mut config: Config = sandbox.client_config();
+    config.token_store = Some(url);
+    config.token_store_ca_file = Some(ca_file.into());
+    let order = |no: &str| {
+        Order::from_json(&format!(
+            r#"{{"out_trade_no":"{no}","total_fee":1,"body":"b","client_ip":"1.2.3.4"}}"#
+        ))
+        .expect("order")
+    };
+    Client::new(config.clone())
+        .expect("a")
+        .build_pay_params(&order("T1"))
+        .expect("over TLS");
+    Client::new(config.clone())
+        .expect("b")
+        .build_pay_params(&order("T2"))
+        .expect("shared");
+    assert_eq!(
+        sandbox.stats().token_fetches,
+        1,
+        "one token through TLS Redis"
+    );
+
+    // The webpki roots do not know the test CA: the server is refused.
+    config.token_store_ca_file = None;
+    let err = Client::new(config)
+        .expect("c")
+        .build_pay_params(&order("T3"))
+        .expect_err("an unknown CA");
+    assert_eq!(err.kind(), ErrorKind::TokenStore, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }

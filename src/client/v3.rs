@@ -174,7 +174,7 @@ impl V3Client {
     /// The key for `serial`: WeChat Pay's public key, or a platform
     /// certificate. During WeChat's move from certificates to the public key
     /// answers of both kinds arrive, so a public-key client knows the
-    /// certificates it downloaded too.
+    /// certificates that such an answer made it download too.
     fn key(&self, serial: &str) -> Option<VerifyingKey> {
         if let V3Verification::PublicKey { id, key } = &self.merchant.verification {
             if serial == id {
@@ -221,7 +221,16 @@ impl V3Client {
     /// `unknown_serial_interval_secs`: forged serials cannot make a client
     /// download on every request, and a serial still unknown right after a
     /// download is refused without one.
+    ///
+    /// In public-key mode only answers to this client's own calls download
+    /// certificates: a notification is anyone's request, and its serial
+    /// alone never makes such a client reach the gateway.
     fn refresh_for_unknown_serial(&self, cx: &Context, cause: Cause) -> Result<bool> {
+        let public_key_mode =
+            matches!(self.merchant.verification, V3Verification::PublicKey { .. });
+        if public_key_mode && matches!(cause, Cause::Notification) {
+            return Ok(false);
+        }
         let (seen, fetched_at) = {
             let certs = self.certs.read().unwrap_or_else(PoisonError::into_inner);
             (certs.downloads, certs.fetched_at)

@@ -27,7 +27,16 @@ pub fn store_for(config: &Config) -> Result<Arc<dyn TokenStore>> {
             // A fetch is one HTTP exchange bounded by the timeout; a lock
             // outliving that by a margin can only belong to a dead holder.
             let lock_ttl = config.timeout() + std::time::Duration::from_secs(2);
-            let redis = RedisTokenStore::new(&url, &config.appid, config.timeout(), lock_ttl)?;
+            let settings = crate::api::legacy::token_redis::RedisSettings {
+                url: &url,
+                ca_file: config.token_store_ca_file.as_deref(),
+                timeout: config.timeout(),
+                lock_ttl,
+            };
+            let app_secret = config.app_secret.as_ref().ok_or_else(|| {
+                Error::config("app_secret", "is required for a Redis token store")
+            })?;
+            let redis = RedisTokenStore::new(&settings, &config.appid, app_secret)?;
             if config.token_store_fallback {
                 Ok(Arc::new(FallbackTokenStore::new(redis)))
             } else {

@@ -15,11 +15,23 @@
 //! Each process also keeps the token in memory until it is due, so a warm
 //! call costs no Redis round trip. A token rejected with 40001/40014/42001 is
 //! deleted from Redis only if it is still the stored one.
+//!
+//! Every value is stored with an HMAC-SHA256 keyed from the app secret:
+//! a token, a lock or an error written by anyone without the secret is
+//! ignored (a forged lock is deleted) and logged. `rediss://` URLs speak TLS,
+//! verified against the webpki roots or the configured CA file.
+//!
+//! A hung or unreachable Redis cannot stall callers: calls use connections
+//! of a small pool (no lock is held while Redis answers), each exchange is
+//! bounded by the timeout, and after a failure Redis is not tried again for
+//! a backoff that grows from 1 s to 30 s: calls fail at once, or use the
+//! process's own token when the fallback is on.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use crate::api::legacy::token::{AccessToken, FetchToken, MemoryTokenStore, TokenStore};
@@ -31,16 +43,46 @@ use crate::util::secret::Secret;
 const COMPARE_AND_DELETE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// `KEYS[1]`'s value (false when absent) and its remaining milliseconds.
+const GET_WITH_PTTL: &str = "return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}";
+
 /// How often a waiting process looks for the token another one is fetching.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How long a failed fetch's error is shared with the processes that waited.
 const FETCH_ERROR_TTL_MS: u64 = 2_000;
 
+/// The first backoff after Redis failed, and the longest.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Idle connections kept for later calls.
+const MAX_IDLE_CONNECTIONS: usize = 8;
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisSettings<'a> {
+    /// `redis://` or `rediss://HOST:PORT/DB`.
+    pub url: &'a str,
+    /// A PEM file of the CA that signed the server's certificate
+    /// (`rediss://`; default: the webpki roots).
+    pub ca_file: Option<&'a std::path::Path>,
+    /// Bounds every connect and every exchange.
+    pub timeout: Duration,
+    /// How long a refresh lock lives if its holder never releases it (make
+    /// it longer than one token fetch may take).
+    pub lock_ttl: Duration,
+}
+
 /// The Redis token store.
 pub struct RedisTokenStore {
     client: redis::Client,
-    connection: Mutex<Option<redis::Connection>>,
+    /// Connections no call is using.
+    idle: Mutex<Vec<redis::Connection>>,
+    /// Whether Redis is being left alone after a failure.
+    breaker: Mutex<Breaker>,
+    /// The HMAC key of stored values, derived from the app secret.
+    mac_key: hmac::Key,
     keys: Keys,
     /// Redis connect, read and write timeout.
     timeout: Duration,
@@ -56,11 +98,26 @@ struct Keys {
     error: String,
 }
 
+/// A circuit breaker: after a failure, Redis is not tried until `until`.
+#[derive(Default)]
+struct Breaker {
+    until: Option<Instant>,
+    backoff: Duration,
+}
+
 #[derive(Serialize, Deserialize)]
 struct SharedFetchError {
     errcode: i64,
     errmsg: String,
     at_ms: u64,
+    /// The HMAC of the other fields.
+    mac: String,
+}
+
+impl SharedFetchError {
+    fn signed_text(&self) -> String {
+        format!("error\n{}\n{}\n{}", self.errcode, self.at_ms, self.errmsg)
+    }
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -74,34 +131,88 @@ impl std::fmt::Debug for RedisTokenStore {
 }
 
 impl RedisTokenStore {
-    /// A store at `url` (`redis://HOST:PORT/DB`) for `appid`. Every Redis
-    /// exchange is bounded by `timeout`; a refresh lock lives `lock_ttl` at
-    /// most (make it longer than one token fetch may take). Connects lazily.
+    /// A store at `settings.url` for `appid`, its values authenticated with
+    /// a key derived from `app_secret`. Connects lazily.
     pub fn new(
-        url: &str,
+        settings: &RedisSettings<'_>,
         appid: &str,
-        timeout: Duration,
-        lock_ttl: Duration,
+        app_secret: &Secret,
     ) -> Result<RedisTokenStore> {
-        let client = redis::Client::open(url).map_err(|e| {
+        let unusable = |e: redis::RedisError| {
             Error::config(
                 "token_store",
                 format!("is not a usable Redis URL ({})", e.category()),
             )
-        })?;
+        };
+        // No CLIENT SETINFO after connecting: one exchange less on each new
+        // connection, and none that a hung server can stall.
+        let info =
+            redis::IntoConnectionInfo::into_connection_info(settings.url).map_err(unusable)?;
+        let handshake = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(handshake);
+        let client = match settings.ca_file {
+            None => redis::Client::open(info).map_err(unusable)?,
+            Some(path) => {
+                let root_cert = crate::util::key_file::read_bytes(
+                    "token_store_ca_file",
+                    path,
+                    "token_store_ca_file",
+                )?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(info, certificates).map_err(unusable)?
+            }
+        };
         let prefix = format!("wxpay:{appid}:");
+        let derivation = hmac::Key::new(hmac::HMAC_SHA256, app_secret.expose().as_bytes());
+        let derived = hmac::sign(
+            &derivation,
+            format!("wxpay token store\n{appid}").as_bytes(),
+        );
         Ok(RedisTokenStore {
             client,
-            connection: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+            breaker: Mutex::new(Breaker::default()),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
             keys: Keys {
                 token: format!("{prefix}access_token"),
                 lock: format!("{prefix}refresh_lock"),
                 error: format!("{prefix}fetch_error"),
             },
-            timeout,
-            lock_ttl,
+            timeout: settings.timeout,
+            lock_ttl: settings.lock_ttl,
             local: Mutex::new(None),
         })
+    }
+
+    /// `text` with its HMAC: `v1:MAC:text`.
+    fn seal(&self, text: &str) -> String {
+        format!("v1:{}:{text}", self.mac(text))
+    }
+
+    /// The text of a value [`seal`](Self::seal) made, or `None` (logged)
+    /// when someone without the key wrote it.
+    fn open<'v>(&self, what: &str, value: &'v str) -> Option<&'v str> {
+        let opened = value
+            .strip_prefix("v1:")
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(mac, text)| self.verify(text, mac))
+            .map(|(_, text)| text);
+        if opened.is_none() {
+            log::warn!("ignoring a {what} in Redis that this merchant's processes did not write");
+        }
+        opened
+    }
+
+    fn mac(&self, text: &str) -> String {
+        hex::encode(hmac::sign(&self.mac_key, text.as_bytes()))
+    }
+
+    fn verify(&self, text: &str, mac_hex: &str) -> bool {
+        hex::decode(mac_hex)
+            .is_ok_and(|mac| hmac::verify(&self.mac_key, text.as_bytes(), &mac).is_ok())
     }
 
     /// Checks that Redis answers (`PING`), for failing early at client build.
@@ -114,53 +225,117 @@ impl RedisTokenStore {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `op` on the shared connection, connecting (again) when needed.
+    /// Runs `op` on a connection of the pool (a new one when none is idle),
+    /// holding no lock while Redis answers. While the breaker is open it
+    /// fails at once; a connection that failed is dropped and opens it.
     fn run<T>(
         &self,
         op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
-        let mut slot = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            let con = self
-                .client
-                .get_connection_with_timeout(self.timeout)
-                .map_err(redis_error)?;
-            con.set_read_timeout(Some(self.timeout))
-                .map_err(redis_error)?;
-            con.set_write_timeout(Some(self.timeout))
-                .map_err(redis_error)?;
-            *slot = Some(con);
+        if let Some(left) = self.backing_off() {
+            return Err(store_error(format!(
+                "Redis unavailable: not tried again for {} ms after a failure",
+                left.as_millis()
+            )));
         }
-        let con = slot.as_mut().expect("connected just above");
-        let result = op(con);
-        if let Err(e) = &result {
-            // A broken connection is dropped; the next call reconnects.
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                *slot = None;
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let (mut con, fresh) = match pooled {
+            Some(con) => (con, false),
+            None => (self.connect().map_err(|e| self.failed(e))?, true),
+        };
+        match op(&mut con) {
+            Ok(value) => {
+                self.breaker().backoff = Duration::ZERO;
+                if fresh && self.set_timeouts(&con, self.timeout).is_err() {
+                    return Ok(value);
+                }
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < MAX_IDLE_CONNECTIONS {
+                    idle.push(con);
+                }
+                Ok(value)
+            }
+            // A broken connection is dropped (the next call connects anew);
+            // after an answer that is an error, it is still good.
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                Err(self.failed(e))
+            }
+            Err(e) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(con);
+                Err(redis_error(e))
             }
         }
-        result.map_err(redis_error)
+    }
+
+    /// A new connection whose first exchange must end within what is left
+    /// of the timeout after connecting (the handshake counts): a call on a
+    /// new connection is bounded by the timeout as a whole.
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let started = Instant::now();
+        let con = self.client.get_connection_with_timeout(self.timeout)?;
+        let left = self
+            .timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        self.set_timeouts(&con, left)?;
+        Ok(con)
+    }
+
+    fn set_timeouts(&self, con: &redis::Connection, timeout: Duration) -> redis::RedisResult<()> {
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))
+    }
+
+    fn breaker(&self) -> MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long Redis is still left alone, if it is.
+    fn backing_off(&self) -> Option<Duration> {
+        let breaker = self.breaker();
+        let left = breaker.until?.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Opens the breaker after a connection-level failure: 1 s, then twice
+    /// as long after each failure in a row, at most 30 s.
+    fn failed(&self, err: redis::RedisError) -> Error {
+        let mut breaker = self.breaker();
+        breaker.backoff = (breaker.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+        breaker.until = Some(Instant::now() + breaker.backoff);
+        log::warn!(
+            "Redis failed ({}): not tried again for {} ms",
+            redis_error_kind(&err),
+            breaker.backoff.as_millis()
+        );
+        redis_error(err)
     }
 
     /// The stored token and its remaining milliseconds, if any.
     fn read_token(&self, now: u64) -> Result<Option<AccessToken>> {
+        // One command, not a pipeline of two: a pipeline waits out the
+        // timeout once per command when Redis does not answer.
         let (value, pttl): (Option<String>, i64) = self.run(|con| {
-            redis::pipe()
-                .cmd("GET")
-                .arg(&self.keys.token)
-                .cmd("PTTL")
+            redis::cmd("EVAL")
+                .arg(GET_WITH_PTTL)
+                .arg(1)
                 .arg(&self.keys.token)
                 .query(con)
         })?;
-        Ok(match value {
+        let token = value.as_deref().and_then(|v| self.open("token", v));
+        Ok(match token {
             // Round the remaining time down to whole seconds: refreshing a
             // moment early is harmless, a moment late is not.
             Some(token) if pttl > 0 => Some(AccessToken::due_at(
                 Secret::new(token),
-                now + u64::try_from(pttl).unwrap_or(0) / 1000,
+                now.saturating_add(u64::try_from(pttl).unwrap_or(0) / 1000),
             )),
             _ => None,
         })
@@ -177,27 +352,43 @@ impl RedisTokenStore {
         self.run(|con| {
             redis::cmd("SET")
                 .arg(&self.keys.token)
-                .arg(token.value().expose())
+                .arg(self.seal(token.value().expose()))
                 .arg("PX")
                 .arg(ttl_ms)
                 .query::<()>(con)
         })
     }
 
+    /// Takes the refresh lock for `owner` (a sealed nonce). A lock that
+    /// someone without the key planted is deleted and taken.
     fn try_lock(&self, owner: &str) -> Result<bool> {
         let ttl_ms = u64::try_from(self.lock_ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let answer: Option<String> = self.run(|con| {
-            redis::cmd("SET")
-                .arg(&self.keys.lock)
-                .arg(owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms)
-                .query(con)
-        })?;
-        Ok(answer.is_some())
+        let set = || -> Result<bool> {
+            let answer: Option<String> = self.run(|con| {
+                redis::cmd("SET")
+                    .arg(&self.keys.lock)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query(con)
+            })?;
+            Ok(answer.is_some())
+        };
+        if set()? {
+            return Ok(true);
+        }
+        let holder: Option<String> =
+            self.run(|con| redis::cmd("GET").arg(&self.keys.lock).query(con))?;
+        match holder {
+            Some(holder) if self.open("refresh lock", &holder).is_none() => {
+                self.compare_and_delete(&self.keys.lock, &holder)?;
+                set()
+            }
+            _ => Ok(false),
+        }
     }
 
     fn unlock(&self, owner: &str) {
@@ -224,11 +415,13 @@ impl RedisTokenStore {
         let Error::Gateway { errcode, errmsg } = err else {
             return;
         };
-        let shared = SharedFetchError {
+        let mut shared = SharedFetchError {
             errcode: *errcode,
             errmsg: errmsg.clone(),
             at_ms: unix_ms(),
+            mac: String::new(),
         };
+        shared.mac = self.mac(&shared.signed_text());
         let Ok(json) = serde_json::to_string(&shared) else {
             return;
         };
@@ -248,6 +441,15 @@ impl RedisTokenStore {
             self.run(|con| redis::cmd("GET").arg(&self.keys.error).query(con))?;
         Ok(value
             .and_then(|v| serde_json::from_str::<SharedFetchError>(&v).ok())
+            .filter(|e| {
+                let genuine = self.verify(&e.signed_text(), &e.mac);
+                if !genuine {
+                    log::warn!(
+                        "ignoring a fetch error in Redis that this merchant's processes did not write"
+                    );
+                }
+                genuine
+            })
             .filter(|e| e.at_ms >= since_ms)
             .map(|e| Error::Gateway {
                 errcode: e.errcode,
@@ -288,7 +490,7 @@ impl TokenStore for RedisTokenStore {
             log::trace!("access_token cache hit in this process");
             return Ok(token.clone());
         }
-        let owner = RandomNonce.nonce();
+        let owner = self.seal(&RandomNonce.nonce());
         let started = Instant::now();
         let started_ms = unix_ms();
         let deadline = started + self.lock_ttl + self.timeout;
@@ -342,7 +544,8 @@ impl TokenStore for RedisTokenStore {
                 *local = None;
             }
         }
-        if let Err(e) = self.compare_and_delete(&self.keys.token, stale.value().expose()) {
+        let stored = self.seal(stale.value().expose());
+        if let Err(e) = self.compare_and_delete(&self.keys.token, &stored) {
             log::warn!("could not invalidate the stored access_token: {e}");
         }
     }
@@ -358,7 +561,11 @@ fn unix_ms() -> u64 {
 /// A Redis error as a token-store error. Redis error texts carry no secret
 /// (the URL's password is not part of them), but keep them short.
 fn redis_error(err: redis::RedisError) -> Error {
-    let what = if err.is_timeout() {
+    store_error(format!("Redis {}", redis_error_kind(&err)))
+}
+
+fn redis_error_kind(err: &redis::RedisError) -> &str {
+    if err.is_timeout() {
         "timed out"
     } else if err.is_connection_refusal() {
         "connection refused"
@@ -366,8 +573,7 @@ fn redis_error(err: redis::RedisError) -> Error {
         "connection failed"
     } else {
         err.category()
-    };
-    store_error(format!("Redis {what}"))
+    }
 }
 
 /// An error of the shared store: the caller may retry later.
