@@ -1,12 +1,19 @@
 //! A local WeChat Pay gateway for tests, benchmarks and app developers: it
-//! speaks the 2014 APP flow (`/cgi-bin/token`, `/pay/genprepay`) and API v2
+//! speaks the 2014 APP flow (`/cgi-bin/token`, `/pay/genprepay`), API v2
 //! (`unifiedorder`, `orderquery`, `closeorder`, `refund`, `refundquery`, and
-//! the `sandboxnew/` simulation paths) as the real one does, checks every
-//! signature with its own copy of the merchant's keys, signs its answers,
-//! answers with the real error codes, records the orders it accepts, has
-//! fault switches, and can simulate the user paying: it then POSTs the signed
-//! notification to the order's `notify_url`, again and again until it gets
-//! the success reply, like WeChat.
+//! the `sandboxnew/` simulation paths) and API v3 (`/v3/pay/transactions/app`,
+//! the queries, close, refunds, `/v3/certificates`) as the real one does,
+//! checks every signature with its own copy of the merchant's keys, signs its
+//! answers, answers with the real error codes, records the orders it accepts,
+//! has fault switches, and can simulate the user paying: it then POSTs the
+//! signed notification to the order's `notify_url`, again and again until it
+//! gets the success reply, like WeChat.
+//!
+//! The files: `config.rs` (the merchant account), `ledger.rs` (the orders,
+//! refunds and notifications of every generation, and the payment state
+//! machine), one file per protocol (`legacy.rs`, `v2.rs`, `v3.rs`: parsing,
+//! signature checks, answer formats), `notifier.rs` (delivery), `faults.rs`
+//! and `server.rs` (the HTTP routes).
 //!
 //! ```no_run
 //! use wxpay::sandbox::{Sandbox, SandboxConfig};
@@ -23,12 +30,14 @@
 //! Out of process (`wxpay sandbox`), the same switches are HTTP endpoints:
 //! `GET /sandbox/stats`, `GET /sandbox/orders`, `GET /sandbox/config`,
 //! `POST /sandbox/faults` (a [`FaultRule`] as JSON), `POST /sandbox/delay`
-//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset`, and
-//! for API v2 `POST /sandbox/pay` (`{"out_trade_no": ".."}`),
-//! `GET /sandbox/v2/orders`, `GET /sandbox/notifications`.
+//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset` (the
+//! faults), and for API v2 and v3 `POST /sandbox/pay`
+//! (`{"out_trade_no": ".."}`), `GET /sandbox/v2/orders`,
+//! `GET /sandbox/notifications`.
 
 mod config;
 mod faults;
+mod ledger;
 mod legacy;
 mod notifier;
 mod server;
@@ -49,29 +58,31 @@ use serde_json::Value;
 
 pub use config::{defaults, SandboxConfig};
 pub use faults::{Endpoint, FaultAction, FaultRule};
+pub use ledger::NotificationRecord;
 pub use legacy::RecordedOrder;
-pub use notifier::NotificationRecord;
 pub use v2::{V2Order, V2Refund};
 
 use crate::config::{Api, Config};
 use crate::util::clock::{Clock, SystemClock};
 use faults::Faults;
+use ledger::{Generation, Ledger, Refusal};
 use legacy::Gateway;
 use v2::GatewayV2;
 use v3::GatewayV3;
 
-/// Counters the sandbox keeps, for tests and benchmarks.
+/// Counters the sandbox keeps, for tests and benchmarks (`GET /sandbox/stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Tokens issued.
     pub token_fetches: u64,
-    /// Orders accepted.
+    /// 2014-flow orders accepted.
     pub orders: u64,
-    /// Gateway calls received (token and genprepay, faulty or not).
+    /// Gateway calls received (every generation's, faulty or not).
     pub requests: u64,
     /// TCP connections accepted.
     pub connections: u64,
-    /// Orders refused because their `out_trade_no` was used with other terms.
+    /// Orders refused because their `out_trade_no` was used with other
+    /// terms, every generation.
     pub conflicts: u64,
     /// API v2 orders created.
     pub v2_orders: u64,
@@ -87,11 +98,10 @@ pub struct Stats {
 struct Shared {
     config: SandboxConfig,
     base_url: String,
-    gateway: Mutex<Gateway>,
-    gateway_v2: Mutex<GatewayV2>,
-    gateway_v3: Mutex<GatewayV3>,
-    notifications: Mutex<Vec<NotificationRecord>>,
-    notifications_sent: AtomicU64,
+    legacy: Gateway,
+    v2: GatewayV2,
+    v3: GatewayV3,
+    ledger: Ledger,
     notifier: notifier::Notifier,
     faults: Mutex<Faults>,
     requests: AtomicU64,
@@ -100,49 +110,22 @@ struct Shared {
 }
 
 impl Shared {
-    fn gateway(&self) -> MutexGuard<'_, Gateway> {
-        self.gateway.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn gateway_v2(&self) -> MutexGuard<'_, GatewayV2> {
-        self.gateway_v2
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn gateway_v3(&self) -> MutexGuard<'_, GatewayV3> {
-        self.gateway_v3
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn notifications(&self) -> MutexGuard<'_, Vec<NotificationRecord>> {
-        self.notifications
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn stats(&self) -> Stats {
-        let gateway = self.gateway();
-        let acknowledged = self
-            .notifications()
-            .iter()
-            .filter(|n| n.acknowledged)
-            .count();
+        let counts = self.ledger.counts();
         Stats {
-            token_fetches: gateway.token_fetches,
-            orders: gateway.orders().len() as u64,
+            token_fetches: self.legacy.token_fetches(),
+            orders: counts.orders.of(Generation::Legacy),
             requests: self.requests.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
-            conflicts: gateway.conflicts,
-            v2_orders: self.gateway_v2().orders().len() as u64,
-            notifications_sent: self.notifications_sent.load(Ordering::Relaxed),
-            notifications_acknowledged: acknowledged as u64,
-            certificate_downloads: self.gateway_v3().certificate_downloads,
+            conflicts: counts.conflicts,
+            v2_orders: counts.orders.of(Generation::V2),
+            notifications_sent: counts.notifications_sent,
+            notifications_acknowledged: counts.notifications_acknowledged,
+            certificate_downloads: self.v3.certificate_downloads(),
         }
     }
 
@@ -150,16 +133,35 @@ impl Shared {
         self.config.client_config_json_for(&self.base_url, api)
     }
 
-    /// The user pays a v2 order: deliver its notification in the background.
+    /// The user pays the v3 or else v2 order `out_trade_no`: deliver its
+    /// notification in the background.
     fn pay(self: &Arc<Self>, out_trade_no: &str) -> Result<(), String> {
         let now = self.clock.now_unix();
-        let outgoing = if self.gateway_v3().has_order(out_trade_no) {
-            self.gateway_v3().pay(out_trade_no, now)?
-        } else {
-            self.gateway_v2().pay(out_trade_no, now)?
+        let paid = match self.ledger.pay(Generation::V3, out_trade_no, now) {
+            Err(Refusal::NotFound) => self.ledger.pay(Generation::V2, out_trade_no, now),
+            other => other,
+        };
+        let order = paid.map_err(|refusal| match refusal {
+            Refusal::NotPayable(state) => format!("order {out_trade_no} is {}", state.as_str()),
+            _ => format!("no v2 order {out_trade_no:?}"),
+        })?;
+        // Only v3 and v2 orders were asked for.
+        let outgoing = match order.generation {
+            Generation::V3 => self.v3.payment_notification(&order, now)?,
+            Generation::V2 | Generation::Legacy => self.v2.payment_notification(&order),
         };
         self.notifier.deliver(Arc::clone(self), outgoing);
         Ok(())
+    }
+
+    fn legacy_orders(&self) -> Vec<RecordedOrder> {
+        let orders = self.ledger.orders(Generation::Legacy);
+        orders.iter().map(RecordedOrder::from).collect()
+    }
+
+    fn v2_orders(&self) -> Vec<V2Order> {
+        let orders = self.ledger.orders(Generation::V2);
+        orders.iter().map(V2Order::from).collect()
     }
 }
 
@@ -214,11 +216,10 @@ impl Sandbox {
             .build()?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{host}:{}", addr.port()),
-            gateway: Mutex::new(Gateway::new(config.clone())),
-            gateway_v2: Mutex::new(GatewayV2::new(config.clone())),
-            gateway_v3: Mutex::new(GatewayV3::new(config.clone())),
-            notifications: Mutex::new(Vec::new()),
-            notifications_sent: AtomicU64::new(0),
+            legacy: Gateway::new(config.clone()),
+            v2: GatewayV2::new(config.clone()),
+            v3: GatewayV3::new(config.clone()),
+            ledger: Ledger::default(),
             notifier: notifier::Notifier::new(runtime.handle().clone())?,
             config,
             faults: Mutex::new(Faults::default()),
@@ -303,7 +304,7 @@ impl Sandbox {
     /// From now on, signs v3 answers with a new platform certificate (the old
     /// one stays listed by `/v3/certificates`).
     pub fn rotate_platform_certificate(&self) {
-        self.shared.gateway_v3().rotate();
+        self.shared.v3.rotate();
     }
 
     /// The user pays the v2 or v3 order `out_trade_no`: it becomes SUCCESS
@@ -313,19 +314,19 @@ impl Sandbox {
         self.shared.pay(out_trade_no)
     }
 
-    /// The API v2 orders.
+    /// The API v2 orders, oldest first.
     pub fn v2_orders(&self) -> Vec<V2Order> {
-        self.shared.gateway_v2().orders()
+        self.shared.v2_orders()
     }
 
     /// Every notification delivery so far (one record per notification).
     pub fn notifications(&self) -> Vec<NotificationRecord> {
-        self.shared.notifications().clone()
+        self.shared.ledger.notifications()
     }
 
-    /// The orders accepted so far, oldest first.
+    /// The 2014-flow orders accepted so far, oldest first.
     pub fn orders(&self) -> Vec<RecordedOrder> {
-        self.shared.gateway().orders().to_vec()
+        self.shared.legacy_orders()
     }
 
     /// The counters.
@@ -335,7 +336,7 @@ impl Sandbox {
 
     /// Expires the current token: the next genprepay with it gets 42001.
     pub fn expire_token(&self) {
-        self.shared.gateway().expire_token();
+        self.shared.legacy.expire_token();
     }
 
     /// Arms a fault rule.

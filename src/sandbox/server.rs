@@ -54,7 +54,7 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
             .into_owned()
             .collect();
     let now = shared.clock.now_unix();
-    json_reply(shared.gateway().issue_token(&pairs, now))
+    json_reply(shared.legacy.issue_token(&pairs, now))
 }
 
 async fn genprepay(
@@ -69,7 +69,11 @@ async fn genprepay(
         .find(|(k, _)| k == "access_token")
         .map(|(_, v)| v.into_owned());
     let now = shared.clock.now_unix();
-    json_reply(shared.gateway().genprepay(token.as_deref(), &body, now))
+    json_reply(
+        shared
+            .legacy
+            .genprepay(&shared.ledger, token.as_deref(), &body, now),
+    )
 }
 
 /// Counts the call, waits any delay, and answers a faulty response if a
@@ -149,7 +153,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn orders(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.gateway().orders().to_vec()).into_response()
+    Json(shared.legacy_orders()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -178,7 +182,9 @@ async fn v2_call(
         None => (false, path.as_str()),
     };
     let now = shared.clock.now_unix();
-    let (answer, outgoing) = shared.gateway_v2().handle(path, simulation, &body, now);
+    let (answer, outgoing) = shared
+        .v2
+        .handle(&shared.ledger, path, simulation, &body, now);
     if let Some(outgoing) = outgoing {
         shared.notifier.deliver(Arc::clone(&shared), outgoing);
     }
@@ -200,10 +206,14 @@ async fn v3_call(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let now = shared.clock.now_unix();
-    let answer =
-        shared
-            .gateway_v3()
-            .handle(method.as_str(), path_and_query, authorization, &body, now);
+    let answer = shared.v3.handle(
+        &shared.ledger,
+        method.as_str(),
+        path_and_query,
+        authorization,
+        &body,
+        now,
+    );
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, answer.body).into_response();
     let response_headers = response.headers_mut();
@@ -237,11 +247,11 @@ async fn pay(State(shared): State<Arc<Shared>>, Json(body): Json<PayBody>) -> Re
 }
 
 async fn v2_orders(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.gateway_v2().orders()).into_response()
+    Json(shared.v2_orders()).into_response()
 }
 
 async fn notifications(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.notifications().clone()).into_response()
+    Json(shared.ledger.notifications()).into_response()
 }
 
 async fn push_fault(State(shared): State<Arc<Shared>>, Json(rule): Json<FaultRule>) -> Response {
@@ -260,7 +270,7 @@ async fn set_delay(State(shared): State<Arc<Shared>>, Json(body): Json<DelayBody
 }
 
 async fn expire_token(State(shared): State<Arc<Shared>>) -> Response {
-    shared.gateway().expire_token();
+    shared.legacy.expire_token();
     StatusCode::NO_CONTENT.into_response()
 }
 
