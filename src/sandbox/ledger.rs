@@ -94,6 +94,11 @@ impl PerGeneration {
     pub(super) fn of(self, generation: Generation) -> u64 {
         self.0[generation.index()]
     }
+
+    /// The sum over every generation.
+    pub(super) fn total(self) -> u64 {
+        self.0.iter().sum()
+    }
 }
 
 /// An order as the ledger keeps it, whatever its generation.
@@ -231,6 +236,8 @@ pub struct NotificationRecord {
 pub(super) struct Counts {
     /// Orders, by generation.
     pub(super) orders: PerGeneration,
+    /// Refunds, by generation.
+    pub(super) refunds: PerGeneration,
     /// Orders refused because their number was used with other terms.
     pub(super) conflicts: u64,
     /// Notification deliveries attempted.
@@ -248,7 +255,7 @@ struct Books {
     /// For each generation, `transaction_id` to the order's index.
     by_transaction: [HashMap<String, usize>; 3],
     conflicts: u64,
-    /// The notifications, each under its id.
+    /// The notifications, each under an id that outlives a reset.
     notifications: Vec<(u64, NotificationRecord)>,
     next_notification: u64,
     notifications_sent: u64,
@@ -431,6 +438,16 @@ impl Ledger {
             .collect()
     }
 
+    /// Forgets every order and refund of every generation, and the count of
+    /// conflicts.
+    pub(super) fn clear_orders(&self) {
+        let mut books = self.books();
+        books.orders.clear();
+        books.by_trade_no.iter_mut().for_each(HashMap::clear);
+        books.by_transaction.iter_mut().for_each(HashMap::clear);
+        books.conflicts = 0;
+    }
+
     /// Records a notification about to be sent (no attempt yet); its id.
     pub(super) fn record_notification(&self, kind: &str, out_trade_no: &str, url: &str) -> u64 {
         let mut books = self.books();
@@ -450,7 +467,7 @@ impl Ledger {
     }
 
     /// Counts one delivery attempt of notification `id`; false when its
-    /// record is gone, and the delivery should stop.
+    /// record was cleared, and the delivery should stop.
     pub(super) fn count_attempt(&self, id: u64) -> bool {
         let mut books = self.books();
         let Some(record) = books.notification(id) else {
@@ -474,6 +491,14 @@ impl Ledger {
         books.notifications.iter().map(|(_, r)| r.clone()).collect()
     }
 
+    /// Forgets every notification and the count of attempts; deliveries
+    /// still retrying stop at their next attempt.
+    pub(super) fn clear_notifications(&self) {
+        let mut books = self.books();
+        books.notifications.clear();
+        books.notifications_sent = 0;
+    }
+
     /// The counts for the stats.
     pub(super) fn counts(&self) -> Counts {
         let books = self.books();
@@ -485,6 +510,7 @@ impl Ledger {
         for order in &books.orders {
             let g = order.generation.index();
             counts.orders.0[g] += 1;
+            counts.refunds.0[g] += order.refunds.len() as u64;
         }
         counts.notifications_acknowledged = books
             .notifications
@@ -552,7 +578,7 @@ mod tests {
         let counts = ledger.counts();
         assert_eq!(counts.conflicts, 1);
         assert_eq!(counts.orders.of(Generation::V2), 1);
-        assert_eq!(counts.orders.of(Generation::Legacy), 1);
+        assert_eq!(counts.orders.total(), 2);
     }
 
     #[test]
@@ -638,6 +664,30 @@ mod tests {
             .refund(Generation::V2, &refund("R", "R2", 10, 6), 0)
             .expect("the rest");
         assert_eq!(rest.order.refunded(), 10);
+        assert_eq!(ledger.counts().refunds.of(Generation::V2), 2);
+    }
+
+    #[test]
+    fn cleared_books_forget_orders_and_stop_deliveries() {
+        let ledger = Ledger::default();
+        ledger.open(order(Generation::V2, "A", 1), 0).expect("open");
+        let id = ledger.record_notification("payment", "A", "http://127.0.0.1/");
+        assert!(ledger.count_attempt(id));
+        ledger.acknowledge(id);
+        let counts = ledger.counts();
+        assert_eq!(
+            (counts.notifications_sent, counts.notifications_acknowledged),
+            (1, 1)
+        );
+
+        ledger.clear_orders();
+        assert_eq!(ledger.find(Generation::V2, &by_no("A")), None);
+        assert_eq!(ledger.notifications().len(), 1, "notifications are kept");
+        ledger.clear_notifications();
+        assert!(!ledger.count_attempt(id), "a cleared delivery stops");
+        let later = ledger.record_notification("payment", "B", "http://127.0.0.1/");
+        assert_ne!(later, id);
+        assert_eq!(ledger.counts(), Counts::default());
     }
 
     #[test]

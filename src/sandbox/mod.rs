@@ -30,9 +30,9 @@
 //! Out of process (`wxpay sandbox`), the same switches are HTTP endpoints:
 //! `GET /sandbox/stats`, `GET /sandbox/orders`, `GET /sandbox/config`,
 //! `POST /sandbox/faults` (a [`FaultRule`] as JSON), `POST /sandbox/delay`
-//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset` (the
-//! faults), and for API v2 and v3 `POST /sandbox/pay`
-//! (`{"out_trade_no": ".."}`), `GET /sandbox/v2/orders`,
+//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset` (a
+//! [`Reset`] as JSON, or no body for everything), and for API v2 and v3
+//! `POST /sandbox/pay` (`{"out_trade_no": ".."}`), `GET /sandbox/v2/orders`,
 //! `GET /sandbox/notifications`.
 
 mod config;
@@ -75,7 +75,7 @@ use v3::GatewayV3;
 pub struct Stats {
     /// Tokens issued.
     pub token_fetches: u64,
-    /// 2014-flow orders accepted.
+    /// Orders accepted, every generation (`legacy_orders + v2_orders + v3_orders`).
     pub orders: u64,
     /// Gateway calls received (every generation's, faulty or not).
     pub requests: u64,
@@ -84,14 +84,47 @@ pub struct Stats {
     /// Orders refused because their `out_trade_no` was used with other
     /// terms, every generation.
     pub conflicts: u64,
+    /// 2014-flow orders accepted.
+    pub legacy_orders: u64,
     /// API v2 orders created.
     pub v2_orders: u64,
+    /// API v3 orders created.
+    pub v3_orders: u64,
+    /// API v2 refunds made.
+    pub v2_refunds: u64,
+    /// API v3 refunds made.
+    pub v3_refunds: u64,
     /// Notification deliveries attempted.
     pub notifications_sent: u64,
     /// Notifications the merchant acknowledged with the success reply.
     pub notifications_acknowledged: u64,
     /// Times `/v3/certificates` was served.
     pub certificate_downloads: u64,
+}
+
+/// What [`Sandbox::reset`] and `POST /sandbox/reset` clear. Tokens, the
+/// platform certificate and the traffic counters (`token_fetches`,
+/// `requests`, `connections`, `certificate_downloads`) are never reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reset {
+    /// Disarm every fault rule and the delay.
+    pub faults: bool,
+    /// Forget the orders of every generation, their refunds, and the count
+    /// of conflicts.
+    pub orders: bool,
+    /// Forget the notification records and the count of deliveries;
+    /// deliveries still retrying stop.
+    pub notifications: bool,
+}
+
+impl Reset {
+    /// Everything.
+    pub const ALL: Reset = Reset {
+        faults: true,
+        orders: true,
+        notifications: true,
+    };
 }
 
 /// State shared by the handle and the server.
@@ -118,14 +151,30 @@ impl Shared {
         let counts = self.ledger.counts();
         Stats {
             token_fetches: self.legacy.token_fetches(),
-            orders: counts.orders.of(Generation::Legacy),
+            orders: counts.orders.total(),
             requests: self.requests.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             conflicts: counts.conflicts,
+            legacy_orders: counts.orders.of(Generation::Legacy),
             v2_orders: counts.orders.of(Generation::V2),
+            v3_orders: counts.orders.of(Generation::V3),
+            v2_refunds: counts.refunds.of(Generation::V2),
+            v3_refunds: counts.refunds.of(Generation::V3),
             notifications_sent: counts.notifications_sent,
             notifications_acknowledged: counts.notifications_acknowledged,
             certificate_downloads: self.v3.certificate_downloads(),
+        }
+    }
+
+    fn reset(&self, what: Reset) {
+        if what.faults {
+            self.faults().clear();
+        }
+        if what.orders {
+            self.ledger.clear_orders();
+        }
+        if what.notifications {
+            self.ledger.clear_notifications();
         }
     }
 
@@ -381,7 +430,15 @@ impl Sandbox {
 
     /// Disarms every fault and the delay.
     pub fn reset_faults(&self) {
-        self.shared.faults().clear();
+        self.reset(Reset {
+            faults: true,
+            ..Reset::default()
+        });
+    }
+
+    /// Clears what `what` names (see [`Reset`]).
+    pub fn reset(&self, what: Reset) {
+        self.shared.reset(what);
     }
 
     /// Blocks until the server thread ends (for the `wxpay sandbox` command).
@@ -409,5 +466,116 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::http::{HttpRequest, HttpTransport, Method, Transport};
+    use crate::model::{OrderRef, RefundRequest};
+    use crate::{Client, Fen, Order};
+
+    fn order(no: &str, fen: i64) -> Order {
+        Order::new(no, Fen::new(fen).expect("fen"), "b", "1.2.3.4").expect("order")
+    }
+
+    /// `POST /sandbox/reset` with `body`; the status.
+    fn post_reset(sandbox: &Sandbox, body: &str) -> u16 {
+        let transport = HttpTransport::new(Duration::from_secs(5)).expect("transport");
+        let url = format!("{}/sandbox/reset", sandbox.base_url());
+        transport
+            .send(&HttpRequest {
+                method: Method::Post,
+                url: url.parse().expect("url"),
+                body: body.as_bytes().to_vec(),
+                content_type: Some("application/json"),
+                headers: Vec::new(),
+            })
+            .expect("POST")
+            .status
+    }
+
+    #[test]
+    fn stats_count_every_generation_and_reset_clears_what_it_names() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).expect("sandbox");
+        let legacy = Client::new(sandbox.client_config()).expect("client");
+        let v2 = Client::new(sandbox.client_config_v2()).expect("client");
+        let v3 = Client::new(sandbox.client_config_v3()).expect("client");
+        // One number, an order in each generation.
+        for client in [&legacy, &v2, &v3] {
+            client.build_pay_params(&order("S1", 100)).expect("order");
+        }
+        let conflict = v2.build_pay_params(&order("S1", 200));
+        assert_eq!(
+            conflict.expect_err("other terms").code(),
+            Some("INVALID_REQUEST")
+        );
+        sandbox.pay("S1").expect("pays the v3 order");
+        let refund = RefundRequest {
+            order: OrderRef::OutTradeNo("S1".into()),
+            out_refund_no: "R1".into(),
+            total_fee: 100,
+            refund_fee: 40,
+            refund_desc: None,
+        };
+        v3.refund(&refund).expect("refund");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sandbox.stats().notifications_acknowledged == 0 {
+            assert!(Instant::now() < deadline, "no acknowledgement");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stats = sandbox.stats();
+        let orders = (
+            stats.orders,
+            stats.legacy_orders,
+            stats.v2_orders,
+            stats.v3_orders,
+        );
+        assert_eq!(orders, (3, 1, 1, 1), "{stats:?}");
+        let others = (stats.conflicts, stats.v2_refunds, stats.v3_refunds);
+        assert_eq!(others, (1, 0, 1), "{stats:?}");
+
+        // The faults alone.
+        sandbox.fail_next(3, 503);
+        assert_eq!(post_reset(&sandbox, r#"{"faults": true}"#), 204);
+        v2.query_order(&refund.order).expect("no fault left");
+        assert_eq!(sandbox.stats().orders, 3);
+
+        // The orders alone.
+        assert_eq!(post_reset(&sandbox, r#"{"orders": true}"#), 204);
+        let stats = sandbox.stats();
+        assert_eq!((stats.orders, stats.conflicts, stats.v3_refunds), (0, 0, 0));
+        assert_eq!(sandbox.notifications().len(), 1, "{stats:?}");
+        let gone = v3.query_order(&refund.order).expect_err("forgotten");
+        assert_eq!(gone.code(), Some("ORDER_NOT_EXIST"));
+        assert!(sandbox.pay("S1").is_err());
+        // The number is free again.
+        v2.build_pay_params(&order("S1", 200)).expect("a new order");
+
+        assert_eq!(post_reset(&sandbox, r#"{"order": true}"#), 400);
+        assert_eq!(post_reset(&sandbox, "[]"), 400);
+        assert_eq!(
+            sandbox.stats().v2_orders,
+            1,
+            "a refused reset clears nothing"
+        );
+
+        // No body: everything.
+        sandbox.fail_next(1, 503);
+        assert_eq!(post_reset(&sandbox, ""), 204);
+        let stats = sandbox.stats();
+        assert_eq!(
+            (stats.orders, stats.notifications_sent),
+            (0, 0),
+            "{stats:?}"
+        );
+        assert!(sandbox.notifications().is_empty());
+        legacy
+            .build_pay_params(&order("S2", 1))
+            .expect("no fault left");
+        assert_eq!(sandbox.orders().len(), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Delivery of the sandbox's notifications, as WeChat does it: POST the body
 //! to the order's `notify_url`, and again after growing pauses until the
 //! merchant answers with the success reply or the attempts run out. Each
-//! attempt is counted in the ledger's record of the notification.
+//! attempt is counted in the ledger's record of the notification; a
+//! delivery whose record was cleared (`POST /sandbox/reset`) stops.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::faults::{Endpoint, FaultAction, FaultRule};
 use super::legacy::Reply;
-use super::Shared;
+use super::{Reset, Shared};
 use crate::config::Api;
 
 /// The body of a malformed answer: JSON cut off in the middle.
@@ -274,9 +274,39 @@ async fn expire_token(State(shared): State<Arc<Shared>>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn reset(State(shared): State<Arc<Shared>>) -> Response {
-    shared.faults().clear();
-    StatusCode::NO_CONTENT.into_response()
+/// `POST /sandbox/reset`: with no body (or an empty one), clears
+/// everything: the fault rules and the delay, the orders of every generation
+/// with their refunds and the count of conflicts, and the notification
+/// records with the count of deliveries (deliveries still retrying stop).
+/// A JSON body names what to clear, each key `true` or `false` (left out:
+/// `false`): `{"faults": true}` disarms the faults alone (a bare POST did
+/// only that before orders could be cleared), `{"orders": true,
+/// "notifications": true}` keeps the faults armed. Tokens, the platform
+/// certificate and the traffic counters (`token_fetches`, `requests`,
+/// `connections`, `certificate_downloads`) stay. 204, or 400 with
+/// `{"error": ".."}` for a body that is not such an object.
+async fn reset(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match reset_scope(&body) {
+        Ok(what) => {
+            shared.reset(what);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            let error = format!("the body must be a JSON object of booleans: {e}");
+            (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+        }
+    }
+}
+
+/// What a reset body asks to clear: everything when there is no body.
+fn reset_scope(body: &[u8]) -> Result<Reset, serde_json::Error> {
+    if body.trim_ascii().is_empty() {
+        return Ok(Reset::ALL);
+    }
+    match serde_json::from_slice::<serde_json::Value>(body)? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value),
+        _ => Err(serde::de::Error::custom("not an object")),
+    }
 }
 
 /// The default `notify_url` of sandbox configs: accepts anything, says `success`.
