@@ -474,7 +474,6 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::http::{HttpRequest, HttpTransport, Method, Transport};
     use crate::model::{OrderRef, RefundRequest};
     use crate::{Client, Fen, Order};
 
@@ -482,20 +481,23 @@ mod tests {
         Order::new(no, Fen::new(fen).expect("fen"), "b", "1.2.3.4").expect("order")
     }
 
-    /// `POST /sandbox/reset` with `body`; the status.
+    /// `POST /sandbox/reset` with `body`, as bytes on the wire; the status.
     fn post_reset(sandbox: &Sandbox, body: &str) -> u16 {
-        let transport = HttpTransport::new(Duration::from_secs(5)).expect("transport");
-        let url = format!("{}/sandbox/reset", sandbox.base_url());
-        transport
-            .send(&HttpRequest {
-                method: Method::Post,
-                url: url.parse().expect("url"),
-                body: body.as_bytes().to_vec(),
-                content_type: Some("application/json"),
-                headers: Vec::new(),
-            })
-            .expect("POST")
-            .status
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(sandbox.addr()).expect("connect");
+        let head = "POST /sandbox/reset HTTP/1.1\r\nHost: sandbox\r\nConnection: close";
+        write!(
+            tcp,
+            "{head}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).expect("answer");
+        answer
+            .get(9..12)
+            .and_then(|status| status.parse().ok())
+            .expect("an HTTP status line")
     }
 
     #[test]
