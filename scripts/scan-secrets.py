@@ -7,8 +7,9 @@ Each FILE is output captured from a test run (logs at WXPAY_LOG=trace,
 test programs' stdout and stderr). The script looks in every line for:
 
   - the sandbox account's app_secret, app_key, partner_key, API v2 key and
-    API v3 key (src/sandbox/mod.rs `defaults`, tests/c/sandbox_account.h),
-    and the API v2 simulation sign key the sandbox derives from the API key;
+    API v3 key (src/sandbox/config.rs `defaults`, tests/c/sandbox_account.h),
+    and the API v2 simulation sign key the sandbox derives from the API key
+    (src/sandbox/v2.rs);
   - every 64-character base64 line of the test private keys
     (src/sandbox/keys/*.pem, tests/fixtures/*.pem; private keys only);
   - the wrong keys and secrets the tests use on purpose;
@@ -80,7 +81,7 @@ def private_key_lines(pattern):
 
 def secrets():
     """Every (kind, value) to look for, and the sandbox's token prefix."""
-    mod = "src/sandbox/mod.rs"
+    mod = "src/sandbox/config.rs"
     header = "tests/c/sandbox_account.h"
     listed = [
         ("app_secret", rust_const(mod, "APP_SECRET")),

@@ -1,9 +1,11 @@
-//! The simulated gateway's state and rules: the merchant account, the tokens
-//! it issued, the orders it accepted, and every check a real gateway makes on
-//! `/cgi-bin/token` and `/pay/genprepay`. Pure: HTTP lives in `server.rs`.
+//! The simulated 2014 gateway: the merchant account, the tokens it issued,
+//! and every check a real gateway makes on `/cgi-bin/token` and
+//! `/pay/genprepay`; the orders it accepts go to the ledger. Pure: HTTP lives
+//! in `server.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -11,9 +13,9 @@ use serde_json::{json, Map, Value};
 use crate::api::legacy::package::{PackageError, ParsedPackage};
 use crate::crypto::sign::{sign_sha1, signatures_match, Fields};
 use crate::util::charset::Charset;
-use crate::util::clock::beijing_timestamp;
 use crate::util::nonce::{NonceSource, RandomNonce};
 
+use super::ledger::{positive_fen, Generation, Ledger, Order};
 use super::SandboxConfig;
 
 /// A reply of the simulated gateway: always HTTP 200 with a JSON body, as the
@@ -56,16 +58,30 @@ struct IssuedToken {
     expires_at: u64,
 }
 
-/// The gateway's state.
+impl From<&Order> for RecordedOrder {
+    fn from(order: &Order) -> RecordedOrder {
+        RecordedOrder {
+            out_trade_no: order.out_trade_no.clone(),
+            total_fee: order.total_fee,
+            body: order.body.clone(),
+            prepayid: order.prepay_id.clone(),
+            traceid: order.traceid.clone().unwrap_or_default(),
+            package_fields: order.terms.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    current: Option<IssuedToken>,
+    fetches: u64,
+}
+
+/// The 2014 gateway: the merchant account and the tokens issued.
 #[derive(Debug)]
 pub struct Gateway {
     config: SandboxConfig,
-    current: Option<IssuedToken>,
-    orders: Vec<RecordedOrder>,
-    /// `out_trade_no` to its index in `orders`.
-    by_trade_no: HashMap<String, usize>,
-    pub(super) token_fetches: u64,
-    pub(super) conflicts: u64,
+    tokens: Mutex<Tokens>,
 }
 
 impl Gateway {
@@ -73,28 +89,28 @@ impl Gateway {
     pub fn new(config: SandboxConfig) -> Gateway {
         Gateway {
             config,
-            current: None,
-            orders: Vec::new(),
-            by_trade_no: HashMap::new(),
-            token_fetches: 0,
-            conflicts: 0,
+            tokens: Mutex::default(),
         }
     }
 
-    /// The orders accepted so far, oldest first.
-    pub fn orders(&self) -> &[RecordedOrder] {
-        &self.orders
+    fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many tokens were issued.
+    pub fn token_fetches(&self) -> u64 {
+        self.tokens().fetches
     }
 
     /// Makes the current token expired: the next call with it gets 42001.
-    pub fn expire_token(&mut self) {
-        if let Some(token) = &mut self.current {
+    pub fn expire_token(&self) {
+        if let Some(token) = &mut self.tokens().current {
             token.expires_at = 0;
         }
     }
 
     /// `GET /cgi-bin/token` with the decoded query pairs, at `now`.
-    pub fn issue_token(&mut self, query: &[(String, String)], now: u64) -> Reply {
+    pub fn issue_token(&self, query: &[(String, String)], now: u64) -> Reply {
         let get = |k: &str| {
             query
                 .iter()
@@ -128,72 +144,72 @@ impl Gateway {
             RandomNonce.nonce()
         );
         let ttl = self.config.token_ttl_secs;
-        self.current = Some(IssuedToken {
-            value: value.clone(),
-            expires_at: now + ttl,
-        });
-        self.token_fetches += 1;
+        let fetches = {
+            let mut tokens = self.tokens();
+            tokens.current = Some(IssuedToken {
+                value: value.clone(),
+                expires_at: now + ttl,
+            });
+            tokens.fetches += 1;
+            tokens.fetches
+        };
         log::debug!(
-            "sandbox: issued access_token #{} (lives {ttl} s); the previous one is void",
-            self.token_fetches
+            "sandbox: issued access_token #{fetches} (lives {ttl} s); the previous one is void"
         );
         Reply(json!({ "access_token": value, "expires_in": ttl }))
     }
 
-    /// `POST /pay/genprepay?access_token=..` with the raw body, at `now`.
-    pub fn genprepay(&mut self, access_token: Option<&str>, body: &[u8], now: u64) -> Reply {
-        match access_token {
-            None | Some("") => return Reply::error(41001, "access_token missing"),
-            Some(token) => match &self.current {
-                Some(current) if signatures_match(&current.value, token) => {
-                    if now >= current.expires_at {
-                        return Reply::error(42001, "access_token expired");
-                    }
-                }
-                _ => {
-                    return Reply::error(
-                        40001,
-                        "invalid credential, access_token is invalid or not latest",
-                    )
-                }
-            },
+    /// `POST /pay/genprepay?access_token=..` with the raw body, at `now`:
+    /// the order goes to `ledger`.
+    pub fn genprepay(
+        &self,
+        ledger: &Ledger,
+        access_token: Option<&str>,
+        body: &[u8],
+        now: u64,
+    ) -> Reply {
+        if let Err(reply) = self.check_token(access_token, now) {
+            return reply;
         }
-        match self.check_prepay(body) {
-            Ok(order) => self.accept(order, now),
-            Err(reply) => reply,
-        }
-    }
-
-    fn accept(&mut self, mut order: RecordedOrder, now: u64) -> Reply {
-        if let Some(seen) = self
-            .by_trade_no
-            .get(&order.out_trade_no)
-            .map(|&i| &self.orders[i])
-        {
-            // A retried identical order gets its prepay id again; the same
-            // number with other terms is a merchant bug the gateway refuses.
-            if same_terms(&seen.package_fields, &order.package_fields) {
-                return Reply(
-                    json!({ "prepayid": seen.prepayid, "errcode": 0, "errmsg": "Success" }),
-                );
+        let order = match self.check_prepay(body) {
+            Ok(order) => order,
+            Err(reply) => return reply,
+        };
+        // A retried identical order gets its prepay id again; the same
+        // number with other terms is a merchant bug the gateway refuses (a
+        // 2014 order is never paid or closed).
+        match ledger.open(order, now) {
+            Ok(order) => {
+                Reply(json!({ "prepayid": order.prepay_id, "errcode": 0, "errmsg": "Success" }))
             }
-            self.conflicts += 1;
-            return Reply::error(
+            Err(_) => Reply::error(
                 47001,
                 "data format error: out_trade_no already used with different order parameters",
-            );
+            ),
         }
-        let date = &beijing_timestamp(now)[2..8];
-        order.prepayid = format!("1101000000{date}{}", &RandomNonce.nonce()[..16]);
-        let reply = json!({ "prepayid": order.prepayid, "errcode": 0, "errmsg": "Success" });
-        self.by_trade_no
-            .insert(order.out_trade_no.clone(), self.orders.len());
-        self.orders.push(order);
-        Reply(reply)
     }
 
-    /// Every check on the genprepay body; the accepted order, or the error reply.
-    fn check_prepay(&self, body: &[u8]) -> Result<RecordedOrder, Reply> {
+    fn check_token(&self, access_token: Option<&str>, now: u64) -> Result<(), Reply> {
+        let token = match access_token {
+            None | Some("") => return Err(Reply::error(41001, "access_token missing")),
+            Some(token) => token,
+        };
+        match &self.tokens().current {
+            Some(current) if signatures_match(&current.value, token) => {
+                if now >= current.expires_at {
+                    return Err(Reply::error(42001, "access_token expired"));
+                }
+                Ok(())
+            }
+            _ => Err(Reply::error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            )),
+        }
+    }
+
+    /// Every check on the genprepay body; the order to open, or the error reply.
+    fn check_prepay(&self, body: &[u8]) -> Result<Order, Reply> {
         let format_error = |what: &str| Reply::error(47001, format!("data format error: {what}"));
         let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
             return Err(format_error("body is not a JSON object"));
@@ -254,27 +270,17 @@ impl Gateway {
             .map_err(|_| Reply::error(49004, "package sign does not match"))?;
         let total_fee = check_package_fields(fields)
             .map_err(|what| format_error(&format!("package {what}")))?;
-        Ok(RecordedOrder {
-            out_trade_no: fields["out_trade_no"].clone(),
+        let mut order = Order::new(
+            Generation::Legacy,
+            &fields["out_trade_no"],
             total_fee,
-            body: fields["body"].clone(),
-            prepayid: String::new(),
-            traceid,
-            package_fields: fields.clone(),
-        })
+            &fields["body"],
+            &fields["notify_url"],
+            fields.clone(),
+        );
+        order.traceid = Some(traceid);
+        Ok(order)
     }
-}
-
-/// True when two packages order the same thing: equal in every field but the
-/// request times, which a retry made a second later changes.
-fn same_terms(a: &Fields, b: &Fields) -> bool {
-    let terms = |f: &Fields| -> Vec<(String, String)> {
-        f.iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "time_start" | "time_expire"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    terms(a) == terms(b)
 }
 
 /// The request's `timestamp`: a JSON integer (as documented) or a string of
@@ -323,12 +329,8 @@ fn check_package_fields(fields: &Fields) -> Result<u32, String> {
             }
         }
     }
-    let fee = require("total_fee")?;
-    let valid = !fee.starts_with('0') && fee.bytes().all(|b| b.is_ascii_digit());
-    match fee.parse::<u32>() {
-        Ok(f) if valid && f > 0 && f <= i32::MAX as u32 => Ok(f),
-        _ => Err("total_fee must be a positive integer of fen".into()),
-    }
+    positive_fen(require("total_fee")?)
+        .ok_or_else(|| "total_fee must be a positive integer of fen".into())
 }
 
 #[cfg(test)]
@@ -352,7 +354,7 @@ mod tests {
 
     #[test]
     fn token_checks() {
-        let mut gw = Gateway::new(SandboxConfig::default());
+        let gw = Gateway::new(SandboxConfig::default());
         let c = SandboxConfig::default();
         let cases: [(Vec<(String, String)>, i64); 5] = [
             (pairs(&[("appid", &c.appid)]), 40002),
@@ -377,11 +379,11 @@ mod tests {
         for (query, errcode) in cases {
             assert_eq!(gw.issue_token(&query, 0).errcode(), errcode, "{query:?}");
         }
-        assert_eq!(gw.token_fetches, 0);
+        assert_eq!(gw.token_fetches(), 0);
         let reply = gw.issue_token(&token_query(), 0);
         assert_eq!(reply.errcode(), 0);
         assert_eq!(reply.0["expires_in"], 7200);
-        assert_eq!(gw.token_fetches, 1);
+        assert_eq!(gw.token_fetches(), 1);
         let token = reply.0["access_token"].as_str().expect("a token");
         let random = token
             .strip_prefix(crate::sandbox::defaults::ACCESS_TOKEN_PREFIX)
@@ -392,9 +394,11 @@ mod tests {
 
     #[test]
     fn genprepay_token_checks() {
-        let mut gw = Gateway::new(SandboxConfig::default());
-        assert_eq!(gw.genprepay(None, b"{}", 0).errcode(), 41001);
-        assert_eq!(gw.genprepay(Some("nope"), b"{}", 0).errcode(), 40001);
+        let gw = Gateway::new(SandboxConfig::default());
+        let ledger = Ledger::default();
+        let genprepay = |token: Option<&str>, now| gw.genprepay(&ledger, token, b"{}", now);
+        assert_eq!(genprepay(None, 0).errcode(), 41001);
+        assert_eq!(genprepay(Some("nope"), 0).errcode(), 40001);
         let first = gw.issue_token(&token_query(), 0).0["access_token"]
             .as_str()
             .map(str::to_owned);
@@ -402,16 +406,13 @@ mod tests {
             .as_str()
             .map(str::to_owned);
         // A new token replaces the previous one.
-        assert_eq!(gw.genprepay(first.as_deref(), b"{}", 0).errcode(), 40001);
+        assert_eq!(genprepay(first.as_deref(), 0).errcode(), 40001);
         // The current one passes the token check and fails on the body.
-        assert_eq!(gw.genprepay(second.as_deref(), b"{}", 0).errcode(), 47001);
+        assert_eq!(genprepay(second.as_deref(), 0).errcode(), 47001);
         // Past its lifetime, or expired on purpose: 42001.
-        assert_eq!(
-            gw.genprepay(second.as_deref(), b"{}", 7200).errcode(),
-            42001
-        );
+        assert_eq!(genprepay(second.as_deref(), 7200).errcode(), 42001);
         gw.expire_token();
-        assert_eq!(gw.genprepay(second.as_deref(), b"{}", 1).errcode(), 42001);
+        assert_eq!(genprepay(second.as_deref(), 1).errcode(), 42001);
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! A local WeChat Pay gateway for tests, benchmarks and app developers: it
-//! speaks the 2014 APP flow (`/cgi-bin/token`, `/pay/genprepay`) and API v2
+//! speaks the 2014 APP flow (`/cgi-bin/token`, `/pay/genprepay`), API v2
 //! (`unifiedorder`, `orderquery`, `closeorder`, `refund`, `refundquery`, and
-//! the `sandboxnew/` simulation paths) as the real one does, checks every
-//! signature with its own copy of the merchant's keys, signs its answers,
-//! answers with the real error codes, records the orders it accepts, has
-//! fault switches, and can simulate the user paying: it then POSTs the signed
-//! notification to the order's `notify_url`, again and again until it gets
-//! the success reply, like WeChat.
+//! the `sandboxnew/` simulation paths) and API v3 (`/v3/pay/transactions/app`,
+//! the queries, close, refunds, `/v3/certificates`) as the real one does,
+//! checks every signature with its own copy of the merchant's keys, signs its
+//! answers, answers with the real error codes, records the orders it accepts,
+//! has fault switches, and can simulate the user paying: it then POSTs the
+//! signed notification to the order's `notify_url`, again and again until it
+//! gets the success reply, like WeChat.
+//!
+//! The files: `config.rs` (the merchant account), `ledger.rs` (the orders,
+//! refunds and notifications of every generation, and the payment state
+//! machine), one file per protocol (`legacy.rs`, `v2.rs`, `v3.rs`: parsing,
+//! signature checks, answer formats), `notifier.rs` (delivery), `faults.rs`
+//! and `server.rs` (the HTTP routes).
 //!
 //! ```no_run
 //! use wxpay::sandbox::{Sandbox, SandboxConfig};
@@ -23,11 +30,14 @@
 //! Out of process (`wxpay sandbox`), the same switches are HTTP endpoints:
 //! `GET /sandbox/stats`, `GET /sandbox/orders`, `GET /sandbox/config`,
 //! `POST /sandbox/faults` (a [`FaultRule`] as JSON), `POST /sandbox/delay`
-//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset`, and
-//! for API v2 `POST /sandbox/pay` (`{"out_trade_no": ".."}`),
-//! `GET /sandbox/v2/orders`, `GET /sandbox/notifications`.
+//! (`{"ms": N}`), `POST /sandbox/expire-token`, `POST /sandbox/reset` (a
+//! [`Reset`] as JSON, or no body for everything), and for API v2 and v3
+//! `POST /sandbox/pay` (`{"out_trade_no": ".."}`), `GET /sandbox/v2/orders`,
+//! `GET /sandbox/notifications`.
 
+mod config;
 mod faults;
+mod ledger;
 mod legacy;
 mod notifier;
 mod server;
@@ -44,275 +54,46 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+pub use config::{defaults, SandboxConfig};
 pub use faults::{Endpoint, FaultAction, FaultRule};
+pub use ledger::NotificationRecord;
 pub use legacy::RecordedOrder;
-pub use notifier::NotificationRecord;
 pub use v2::{V2Order, V2Refund};
 
 use crate::config::{Api, Config};
-use crate::crypto::sign::SignType;
-use crate::util::charset::Charset;
 use crate::util::clock::{Clock, SystemClock};
-use crate::util::secret::Secret;
 use faults::Faults;
+use ledger::{Generation, Ledger, Refusal};
 use legacy::Gateway;
 use v2::GatewayV2;
 use v3::GatewayV3;
 
-/// The public example merchant of the 2014 documentation: the sandbox's
-/// default account.
-pub mod defaults {
-    /// The example app id.
-    pub const APPID: &str = "wxd930ea5d5a258f4f";
-    /// A sandbox-only app secret (the documentation publishes none).
-    pub const APP_SECRET: &str = "db426a9829e4b49a0dcac7b4162da6b6";
-    /// The example 128-character paySignKey.
-    pub const APP_KEY: &str = "L8LrMqqeGRxST5reouB0K66CaYAWpqhAVsq7ggKkxHCOastWksvuX1uvmvQclxaHoYd3ElNBrNO2DHnnzgfVG9Qs473M3DTOZug5er46FhuGofumV8H2FVR9qkjSlC5K";
-    /// The example partner (merchant) id.
-    pub const PARTNER_ID: &str = "1900000109";
-    /// The example partner key.
-    pub const PARTNER_KEY: &str = "8934e7d15453e97507ef794cf7b0519d";
-    /// The lifetime of the tokens the sandbox issues, in seconds.
-    pub const TOKEN_TTL_SECS: u64 = 7200;
-    /// How every access_token the sandbox issues begins; 64 random lower-case
-    /// hex digits follow. A token is opaque to clients: the prefix only makes
-    /// a leaked one easy to find in logs and output.
-    pub const ACCESS_TOKEN_PREFIX: &str = "sandboxtoken";
-    /// The example API v2 merchant id.
-    pub const MCH_ID: &str = "10000100";
-    /// The example API v2 key.
-    pub const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
-    /// How many times a notification is sent before the sandbox gives up.
-    pub const NOTIFY_ATTEMPTS: u32 = 8;
-    /// The pause before the second delivery; each later one waits longer.
-    pub const NOTIFY_RETRY_MS: u64 = 200;
-    /// The API v3 merchant id.
-    pub const MCHID: &str = "1900000109";
-    /// The serial number of the v3 merchant's certificate.
-    pub const MERCHANT_SERIAL_NO: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
-    /// The v3 merchant's private key (a public test key, see `src/sandbox/keys`).
-    pub const MERCHANT_PRIVATE_KEY: &str = include_str!("keys/merchant_key.pem");
-    /// The v3 merchant's public key.
-    pub const MERCHANT_PUBLIC_KEY: &str = include_str!("keys/merchant_public_key.pem");
-    /// The API v3 key.
-    pub const API_V3_KEY: &str = "sandboxAPIv3Key00000000000000000";
-    /// The id of the sandbox's WeChat Pay public key.
-    pub const WECHATPAY_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000001092024010100000000000001";
-}
-
-/// The merchant account the sandbox serves, for both API generations.
-///
-/// Read from the same JSON as a client [`Config`] (so one file serves both):
-/// the client-only keys (`api`, `notify_url`, `api_base`, `timeout_ms`,
-/// `token_store`, `token_store_fallback`, `client_cert`, `sandbox`) are
-/// accepted and ignored, `token_ttl_secs`, `notify_attempts` and
-/// `notify_retry_ms` are the sandbox's own, and every key left out takes its
-/// value from [`defaults`].
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SandboxConfig {
-    /// The app id.
-    pub appid: String,
-    /// 2014 flow: the app secret the token call must present.
-    pub app_secret: Secret,
-    /// 2014 flow: the app key of the SHA1 signatures.
-    pub app_key: Secret,
-    /// 2014 flow: the partner id the package must name.
-    pub partner_id: String,
-    /// 2014 flow: the partner key of the package MD5.
-    pub partner_key: Secret,
-    /// 2014 flow: the lifetime of issued tokens, in seconds.
-    pub token_ttl_secs: u64,
-    /// 2014 flow: the charset for [`Sandbox::client_config`] (a package says its own).
-    pub input_charset: Charset,
-    /// API v2: the merchant id.
-    pub mch_id: String,
-    /// API v2: the API key.
-    pub api_key: Secret,
-    /// API v2: the algorithm the merchant chose, used to sign notifications
-    /// (requests say their own with `sign_type`).
-    pub sign_type: SignType,
-    /// How many times a notification is sent before the sandbox gives up.
-    pub notify_attempts: u32,
-    /// The pause before the second delivery, in milliseconds; the n-th retry
-    /// waits n times this.
-    pub notify_retry_ms: u64,
-    /// API v3: the merchant id.
-    pub mchid: String,
-    /// API v3: the serial of the merchant's certificate, as requests must name it.
-    pub merchant_serial_no: String,
-    /// API v3: the merchant's private key (only for the client configurations
-    /// the sandbox hands out).
-    pub merchant_private_key: Secret,
-    /// API v3: the merchant's public key, which verifies every request.
-    pub merchant_public_key: String,
-    /// API v3: the API v3 key.
-    pub api_v3_key: Secret,
-    /// API v3: the id of the sandbox's WeChat Pay public key.
-    pub wechatpay_public_key_id: String,
-    /// API v3: sign as in certificate mode (serial = platform certificate),
-    /// rather than public-key mode.
-    pub v3_certificate_mode: bool,
-}
-
-/// Client configuration keys a sandbox account file may carry and ignores.
-const CLIENT_ONLY_KEYS: [&str; 12] = [
-    "api",
-    "notify_url",
-    "api_base",
-    "timeout_ms",
-    "token_store",
-    "token_store_fallback",
-    "client_cert",
-    "sandbox",
-    "merchant_private_key_file",
-    "wechatpay_public_key",
-    "wechatpay_public_key_file",
-    "platform_cert_refresh_secs",
-];
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        SandboxConfig {
-            appid: defaults::APPID.into(),
-            app_secret: defaults::APP_SECRET.into(),
-            app_key: defaults::APP_KEY.into(),
-            partner_id: defaults::PARTNER_ID.into(),
-            partner_key: defaults::PARTNER_KEY.into(),
-            token_ttl_secs: defaults::TOKEN_TTL_SECS,
-            input_charset: Charset::Utf8,
-            mch_id: defaults::MCH_ID.into(),
-            api_key: defaults::API_KEY.into(),
-            sign_type: SignType::Md5,
-            notify_attempts: defaults::NOTIFY_ATTEMPTS,
-            notify_retry_ms: defaults::NOTIFY_RETRY_MS,
-            mchid: defaults::MCHID.into(),
-            merchant_serial_no: defaults::MERCHANT_SERIAL_NO.into(),
-            merchant_private_key: defaults::MERCHANT_PRIVATE_KEY.into(),
-            merchant_public_key: defaults::MERCHANT_PUBLIC_KEY.into(),
-            api_v3_key: defaults::API_V3_KEY.into(),
-            wechatpay_public_key_id: defaults::WECHATPAY_PUBLIC_KEY_ID.into(),
-            v3_certificate_mode: false,
-        }
-    }
-}
-
-impl SandboxConfig {
-    /// Parses a JSON account (see the type's documentation).
-    pub fn from_json(json: &str) -> crate::Result<SandboxConfig> {
-        let invalid = |reason: String| crate::Error::InvalidConfig {
-            field: "sandbox".into(),
-            reason,
-        };
-        let mut value: Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
-        if let Some(map) = value.as_object_mut() {
-            for key in CLIENT_ONLY_KEYS {
-                map.remove(key);
-            }
-        }
-        let config: SandboxConfig =
-            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
-        if config.token_ttl_secs == 0 {
-            return Err(crate::Error::config("token_ttl_secs", "must be positive"));
-        }
-        Ok(config)
-    }
-
-    /// A client configuration for this account in API generation `api`
-    /// against a sandbox at `base_url`, as JSON (with the keys in clear).
-    pub fn client_config_json_for(&self, base_url: &str, api: Api) -> Value {
-        let base_url = base_url.trim_end_matches('/');
-        let notify_url = format!("{base_url}/sandbox/notify");
-        match api {
-            Api::Legacy => json!({
-                "appid": self.appid,
-                "app_secret": self.app_secret.expose(),
-                "app_key": self.app_key.expose(),
-                "partner_id": self.partner_id,
-                "partner_key": self.partner_key.expose(),
-                "notify_url": notify_url,
-                "api_base": base_url,
-                "input_charset": self.input_charset.as_str(),
-            }),
-            Api::V2 => json!({
-                "api": "v2",
-                "appid": self.appid,
-                "mch_id": self.mch_id,
-                "api_key": self.api_key.expose(),
-                "sign_type": self.sign_type.as_str(),
-                "notify_url": notify_url,
-                "api_base": base_url,
-            }),
-            Api::V3 => {
-                let mut config = json!({
-                    "api": "v3",
-                    "appid": self.appid,
-                    "mchid": self.mchid,
-                    "merchant_private_key": self.merchant_private_key.expose(),
-                    "merchant_serial_no": self.merchant_serial_no,
-                    "api_v3_key": self.api_v3_key.expose(),
-                    "notify_url": notify_url,
-                    "api_base": base_url,
-                });
-                if !self.v3_certificate_mode {
-                    config["wechatpay_public_key"] = v3::PLATFORM_PUBLIC_KEY.into();
-                    config["wechatpay_public_key_id"] =
-                        self.wechatpay_public_key_id.as_str().into();
-                }
-                config
-            }
-        }
-    }
-
-    /// The 2014-flow client configuration as JSON (see
-    /// [`SandboxConfig::client_config_json_for`]).
-    pub fn client_config_json(&self, base_url: &str) -> Value {
-        self.client_config_json_for(base_url, Api::Legacy)
-    }
-
-    /// A 2014-flow client configuration for this account against a sandbox at `base_url`.
-    pub fn client_config_for(&self, base_url: &str) -> crate::Result<Config> {
-        Config::from_json(&self.client_config_json(base_url).to_string())
-    }
-}
-
-impl fmt::Debug for SandboxConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxConfig")
-            .field("appid", &self.appid)
-            .field("app_secret", &self.app_secret)
-            .field("app_key", &self.app_key)
-            .field("partner_id", &self.partner_id)
-            .field("partner_key", &self.partner_key)
-            .field("token_ttl_secs", &self.token_ttl_secs)
-            .field("mch_id", &self.mch_id)
-            .field("api_key", &self.api_key)
-            .field("sign_type", &self.sign_type)
-            .field("mchid", &self.mchid)
-            .field("merchant_serial_no", &self.merchant_serial_no)
-            .field("api_v3_key", &self.api_v3_key)
-            .field("v3_certificate_mode", &self.v3_certificate_mode)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Counters the sandbox keeps, for tests and benchmarks.
+/// Counters the sandbox keeps, for tests and benchmarks (`GET /sandbox/stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Tokens issued.
     pub token_fetches: u64,
-    /// Orders accepted.
+    /// Orders accepted, every generation (`legacy_orders + v2_orders + v3_orders`).
     pub orders: u64,
-    /// Gateway calls received (token and genprepay, faulty or not).
+    /// Gateway calls received (every generation's, faulty or not).
     pub requests: u64,
     /// TCP connections accepted.
     pub connections: u64,
-    /// Orders refused because their `out_trade_no` was used with other terms.
+    /// Orders refused because their `out_trade_no` was used with other
+    /// terms, every generation.
     pub conflicts: u64,
+    /// 2014-flow orders accepted.
+    pub legacy_orders: u64,
     /// API v2 orders created.
     pub v2_orders: u64,
+    /// API v3 orders created.
+    pub v3_orders: u64,
+    /// API v2 refunds made.
+    pub v2_refunds: u64,
+    /// API v3 refunds made.
+    pub v3_refunds: u64,
     /// Notification deliveries attempted.
     pub notifications_sent: u64,
     /// Notifications the merchant acknowledged with the success reply.
@@ -321,15 +102,39 @@ pub struct Stats {
     pub certificate_downloads: u64,
 }
 
+/// What [`Sandbox::reset`] and `POST /sandbox/reset` clear. Tokens, the
+/// platform certificate and the traffic counters (`token_fetches`,
+/// `requests`, `connections`, `certificate_downloads`) are never reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reset {
+    /// Disarm every fault rule and the delay.
+    pub faults: bool,
+    /// Forget the orders of every generation, their refunds, and the count
+    /// of conflicts.
+    pub orders: bool,
+    /// Forget the notification records and the count of deliveries;
+    /// deliveries still retrying stop.
+    pub notifications: bool,
+}
+
+impl Reset {
+    /// Everything.
+    pub const ALL: Reset = Reset {
+        faults: true,
+        orders: true,
+        notifications: true,
+    };
+}
+
 /// State shared by the handle and the server.
 struct Shared {
     config: SandboxConfig,
     base_url: String,
-    gateway: Mutex<Gateway>,
-    gateway_v2: Mutex<GatewayV2>,
-    gateway_v3: Mutex<GatewayV3>,
-    notifications: Mutex<Vec<NotificationRecord>>,
-    notifications_sent: AtomicU64,
+    legacy: Gateway,
+    v2: GatewayV2,
+    v3: GatewayV3,
+    ledger: Ledger,
     notifier: notifier::Notifier,
     faults: Mutex<Faults>,
     requests: AtomicU64,
@@ -338,49 +143,38 @@ struct Shared {
 }
 
 impl Shared {
-    fn gateway(&self) -> MutexGuard<'_, Gateway> {
-        self.gateway.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn gateway_v2(&self) -> MutexGuard<'_, GatewayV2> {
-        self.gateway_v2
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn gateway_v3(&self) -> MutexGuard<'_, GatewayV3> {
-        self.gateway_v3
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn notifications(&self) -> MutexGuard<'_, Vec<NotificationRecord>> {
-        self.notifications
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn stats(&self) -> Stats {
-        let gateway = self.gateway();
-        let acknowledged = self
-            .notifications()
-            .iter()
-            .filter(|n| n.acknowledged)
-            .count();
+        let counts = self.ledger.counts();
         Stats {
-            token_fetches: gateway.token_fetches,
-            orders: gateway.orders().len() as u64,
+            token_fetches: self.legacy.token_fetches(),
+            orders: counts.orders.total(),
             requests: self.requests.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
-            conflicts: gateway.conflicts,
-            v2_orders: self.gateway_v2().orders().len() as u64,
-            notifications_sent: self.notifications_sent.load(Ordering::Relaxed),
-            notifications_acknowledged: acknowledged as u64,
-            certificate_downloads: self.gateway_v3().certificate_downloads,
+            conflicts: counts.conflicts,
+            legacy_orders: counts.orders.of(Generation::Legacy),
+            v2_orders: counts.orders.of(Generation::V2),
+            v3_orders: counts.orders.of(Generation::V3),
+            v2_refunds: counts.refunds.of(Generation::V2),
+            v3_refunds: counts.refunds.of(Generation::V3),
+            notifications_sent: counts.notifications_sent,
+            notifications_acknowledged: counts.notifications_acknowledged,
+            certificate_downloads: self.v3.certificate_downloads(),
+        }
+    }
+
+    fn reset(&self, what: Reset) {
+        if what.faults {
+            self.faults().clear();
+        }
+        if what.orders {
+            self.ledger.clear_orders();
+        }
+        if what.notifications {
+            self.ledger.clear_notifications();
         }
     }
 
@@ -388,16 +182,35 @@ impl Shared {
         self.config.client_config_json_for(&self.base_url, api)
     }
 
-    /// The user pays a v2 order: deliver its notification in the background.
+    /// The user pays the v3 or else v2 order `out_trade_no`: deliver its
+    /// notification in the background.
     fn pay(self: &Arc<Self>, out_trade_no: &str) -> Result<(), String> {
         let now = self.clock.now_unix();
-        let outgoing = if self.gateway_v3().has_order(out_trade_no) {
-            self.gateway_v3().pay(out_trade_no, now)?
-        } else {
-            self.gateway_v2().pay(out_trade_no, now)?
+        let paid = match self.ledger.pay(Generation::V3, out_trade_no, now) {
+            Err(Refusal::NotFound) => self.ledger.pay(Generation::V2, out_trade_no, now),
+            other => other,
+        };
+        let order = paid.map_err(|refusal| match refusal {
+            Refusal::NotPayable(state) => format!("order {out_trade_no} is {}", state.as_str()),
+            _ => format!("no v2 order {out_trade_no:?}"),
+        })?;
+        // Only v3 and v2 orders were asked for.
+        let outgoing = match order.generation {
+            Generation::V3 => self.v3.payment_notification(&order, now)?,
+            Generation::V2 | Generation::Legacy => self.v2.payment_notification(&order),
         };
         self.notifier.deliver(Arc::clone(self), outgoing);
         Ok(())
+    }
+
+    fn legacy_orders(&self) -> Vec<RecordedOrder> {
+        let orders = self.ledger.orders(Generation::Legacy);
+        orders.iter().map(RecordedOrder::from).collect()
+    }
+
+    fn v2_orders(&self) -> Vec<V2Order> {
+        let orders = self.ledger.orders(Generation::V2);
+        orders.iter().map(V2Order::from).collect()
     }
 }
 
@@ -452,11 +265,10 @@ impl Sandbox {
             .build()?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{host}:{}", addr.port()),
-            gateway: Mutex::new(Gateway::new(config.clone())),
-            gateway_v2: Mutex::new(GatewayV2::new(config.clone())),
-            gateway_v3: Mutex::new(GatewayV3::new(config.clone())),
-            notifications: Mutex::new(Vec::new()),
-            notifications_sent: AtomicU64::new(0),
+            legacy: Gateway::new(config.clone()),
+            v2: GatewayV2::new(config.clone()),
+            v3: GatewayV3::new(config.clone()),
+            ledger: Ledger::default(),
             notifier: notifier::Notifier::new(runtime.handle().clone())?,
             config,
             faults: Mutex::new(Faults::default()),
@@ -541,7 +353,7 @@ impl Sandbox {
     /// From now on, signs v3 answers with a new platform certificate (the old
     /// one stays listed by `/v3/certificates`).
     pub fn rotate_platform_certificate(&self) {
-        self.shared.gateway_v3().rotate();
+        self.shared.v3.rotate();
     }
 
     /// The user pays the v2 or v3 order `out_trade_no`: it becomes SUCCESS
@@ -551,19 +363,19 @@ impl Sandbox {
         self.shared.pay(out_trade_no)
     }
 
-    /// The API v2 orders.
+    /// The API v2 orders, oldest first.
     pub fn v2_orders(&self) -> Vec<V2Order> {
-        self.shared.gateway_v2().orders()
+        self.shared.v2_orders()
     }
 
     /// Every notification delivery so far (one record per notification).
     pub fn notifications(&self) -> Vec<NotificationRecord> {
-        self.shared.notifications().clone()
+        self.shared.ledger.notifications()
     }
 
-    /// The orders accepted so far, oldest first.
+    /// The 2014-flow orders accepted so far, oldest first.
     pub fn orders(&self) -> Vec<RecordedOrder> {
-        self.shared.gateway().orders().to_vec()
+        self.shared.legacy_orders()
     }
 
     /// The counters.
@@ -573,7 +385,7 @@ impl Sandbox {
 
     /// Expires the current token: the next genprepay with it gets 42001.
     pub fn expire_token(&self) {
-        self.shared.gateway().expire_token();
+        self.shared.legacy.expire_token();
     }
 
     /// Arms a fault rule.
@@ -618,7 +430,15 @@ impl Sandbox {
 
     /// Disarms every fault and the delay.
     pub fn reset_faults(&self) {
-        self.shared.faults().clear();
+        self.reset(Reset {
+            faults: true,
+            ..Reset::default()
+        });
+    }
+
+    /// Clears what `what` names (see [`Reset`]).
+    pub fn reset(&self, what: Reset) {
+        self.shared.reset(what);
     }
 
     /// Blocks until the server thread ends (for the `wxpay sandbox` command).
@@ -646,5 +466,118 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::model::{OrderRef, RefundRequest};
+    use crate::{Client, Fen, Order};
+
+    fn order(no: &str, fen: i64) -> Order {
+        Order::new(no, Fen::new(fen).expect("fen"), "b", "1.2.3.4").expect("order")
+    }
+
+    /// `POST /sandbox/reset` with `body`, as bytes on the wire; the status.
+    fn post_reset(sandbox: &Sandbox, body: &str) -> u16 {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(sandbox.addr()).expect("connect");
+        let head = "POST /sandbox/reset HTTP/1.1\r\nHost: sandbox\r\nConnection: close";
+        write!(
+            tcp,
+            "{head}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).expect("answer");
+        answer
+            .get(9..12)
+            .and_then(|status| status.parse().ok())
+            .expect("an HTTP status line")
+    }
+
+    #[test]
+    fn stats_count_every_generation_and_reset_clears_what_it_names() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).expect("sandbox");
+        let legacy = Client::new(sandbox.client_config()).expect("client");
+        let v2 = Client::new(sandbox.client_config_v2()).expect("client");
+        let v3 = Client::new(sandbox.client_config_v3()).expect("client");
+        // One number, an order in each generation.
+        for client in [&legacy, &v2, &v3] {
+            client.build_pay_params(&order("S1", 100)).expect("order");
+        }
+        let conflict = v2.build_pay_params(&order("S1", 200));
+        assert_eq!(
+            conflict.expect_err("other terms").code(),
+            Some("INVALID_REQUEST")
+        );
+        sandbox.pay("S1").expect("pays the v3 order");
+        let refund = RefundRequest {
+            order: OrderRef::OutTradeNo("S1".into()),
+            out_refund_no: "R1".into(),
+            total_fee: 100,
+            refund_fee: 40,
+            refund_desc: None,
+        };
+        v3.refund(&refund).expect("refund");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sandbox.stats().notifications_acknowledged == 0 {
+            assert!(Instant::now() < deadline, "no acknowledgement");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stats = sandbox.stats();
+        let orders = (
+            stats.orders,
+            stats.legacy_orders,
+            stats.v2_orders,
+            stats.v3_orders,
+        );
+        assert_eq!(orders, (3, 1, 1, 1), "{stats:?}");
+        let others = (stats.conflicts, stats.v2_refunds, stats.v3_refunds);
+        assert_eq!(others, (1, 0, 1), "{stats:?}");
+
+        // The faults alone.
+        sandbox.fail_next(3, 503);
+        assert_eq!(post_reset(&sandbox, r#"{"faults": true}"#), 204);
+        v2.query_order(&refund.order).expect("no fault left");
+        assert_eq!(sandbox.stats().orders, 3);
+
+        // The orders alone.
+        assert_eq!(post_reset(&sandbox, r#"{"orders": true}"#), 204);
+        let stats = sandbox.stats();
+        assert_eq!((stats.orders, stats.conflicts, stats.v3_refunds), (0, 0, 0));
+        assert_eq!(sandbox.notifications().len(), 1, "{stats:?}");
+        let gone = v3.query_order(&refund.order).expect_err("forgotten");
+        assert_eq!(gone.code(), Some("ORDER_NOT_EXIST"));
+        assert!(sandbox.pay("S1").is_err());
+        // The number is free again.
+        v2.build_pay_params(&order("S1", 200)).expect("a new order");
+
+        assert_eq!(post_reset(&sandbox, r#"{"order": true}"#), 400);
+        assert_eq!(post_reset(&sandbox, "[]"), 400);
+        assert_eq!(
+            sandbox.stats().v2_orders,
+            1,
+            "a refused reset clears nothing"
+        );
+
+        // No body: everything.
+        sandbox.fail_next(1, 503);
+        assert_eq!(post_reset(&sandbox, ""), 204);
+        let stats = sandbox.stats();
+        assert_eq!(
+            (stats.orders, stats.notifications_sent),
+            (0, 0),
+            "{stats:?}"
+        );
+        assert!(sandbox.notifications().is_empty());
+        legacy
+            .build_pay_params(&order("S2", 1))
+            .expect("no fault left");
+        assert_eq!(sandbox.orders().len(), 1);
     }
 }

@@ -1,32 +1,106 @@
 //! Delivery of the sandbox's notifications, as WeChat does it: POST the body
 //! to the order's `notify_url`, and again after growing pauses until the
-//! merchant answers with the success reply or the attempts run out.
+//! merchant answers with the success reply or the attempts run out. Each
+//! attempt is counted in the ledger's record of the notification; a
+//! delivery whose record was cleared (`POST /sandbox/reset`) stops.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::v2::Outgoing;
 use super::Shared;
 
 /// How long one delivery attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What happened to one notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationRecord {
-    /// `payment` or `refund`.
-    pub kind: String,
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Event {
+    /// A payment succeeded.
+    Payment,
+    /// A refund succeeded.
+    Refund,
+}
+
+impl Event {
+    /// `payment` or `refund`, as the notification records name it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Event::Payment => "payment",
+            Event::Refund => "refund",
+        }
+    }
+}
+
+/// How a notification is written, which also says how the merchant
+/// acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// XML (2014 flow and API v2): acknowledged by the SUCCESS XML or a
+    /// plain `success`, with a 2xx status.
+    Xml,
+    /// JSON (API v3): acknowledged by any 2xx status.
+    Json,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Xml => "text/xml; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// A notification to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Outgoing {
+    /// What it is about.
+    pub(super) event: Event,
     /// The order's trade number.
-    pub out_trade_no: String,
-    /// Where it was sent.
-    pub url: String,
-    /// How many times it was sent so far.
-    pub attempts: u32,
-    /// True once the merchant answered with the success reply.
-    pub acknowledged: bool,
+    pub(super) out_trade_no: String,
+    /// Where to POST it.
+    pub(super) url: String,
+    /// The body, exactly as signed.
+    pub(super) body: String,
+    /// How the body is written.
+    pub(super) format: Format,
+    /// Further headers (v3's `Wechatpay-*` signature).
+    pub(super) headers: Vec<(String, String)>,
+}
+
+impl Outgoing {
+    /// A notification with no further headers.
+    pub(super) fn new(
+        event: Event,
+        out_trade_no: &str,
+        url: &str,
+        format: Format,
+        body: String,
+    ) -> Outgoing {
+        Outgoing {
+            event,
+            out_trade_no: out_trade_no.to_owned(),
+            url: url.to_owned(),
+            body,
+            format,
+            headers: Vec::new(),
+        }
+    }
+
+    /// True when `status` and `reply` acknowledge this notification.
+    pub(super) fn acknowledged_by(&self, status: u16, reply: &[u8]) -> bool {
+        if !(200..300).contains(&status) {
+            return false;
+        }
+        match self.format {
+            Format::Json => true,
+            Format::Xml => {
+                reply.trim_ascii().eq_ignore_ascii_case(b"success")
+                    || crate::api::v2::xml::parse(reply)
+                        .is_ok_and(|f| f.get("return_code").map(String::as_str) == Some("SUCCESS"))
+            }
+        }
+    }
 }
 
 /// Sends notifications from the sandbox's runtime.
@@ -48,24 +122,16 @@ impl Notifier {
 
     /// Delivers `outgoing` in the background, recording each attempt.
     pub(super) fn deliver(&self, shared: Arc<Shared>, outgoing: Outgoing) {
-        let index = {
-            let mut records = shared.notifications();
-            records.push(NotificationRecord {
-                kind: outgoing.kind.to_owned(),
-                out_trade_no: outgoing.out_trade_no.clone(),
-                url: outgoing.url.clone(),
-                attempts: 0,
-                acknowledged: false,
-            });
-            records.len() - 1
-        };
+        let kind = outgoing.event.as_str();
+        let id = shared
+            .ledger
+            .record_notification(kind, &outgoing.out_trade_no, &outgoing.url);
         let http = self.http.clone();
         let attempts = shared.config.notify_attempts.max(1);
         let pause = Duration::from_millis(shared.config.notify_retry_ms);
         self.runtime.spawn(async move {
             let what = format!(
-                "sandbox: {} notification for {} to {}",
-                outgoing.kind,
+                "sandbox: {kind} notification for {} to {}",
                 outgoing.out_trade_no,
                 without_query(&outgoing.url)
             );
@@ -73,11 +139,13 @@ impl Notifier {
                 if attempt > 0 {
                     tokio::time::sleep(pause * attempt).await;
                 }
-                shared.notifications_sent.fetch_add(1, Ordering::Relaxed);
-                shared.notifications()[index].attempts += 1;
+                if !shared.ledger.count_attempt(id) {
+                    log::debug!("{what}: its record was cleared, delivery stopped");
+                    return;
+                }
                 let mut post = http
                     .post(&outgoing.url)
-                    .header("content-type", outgoing.content_type)
+                    .header("content-type", outgoing.format.content_type())
                     .body(outgoing.body.clone());
                 for (name, value) in &outgoing.headers {
                     post = post.header(name.as_str(), value.as_str());
@@ -97,7 +165,7 @@ impl Notifier {
                 };
                 if outgoing.acknowledged_by(status, &reply) {
                     log::debug!("{what}, attempt {n}/{attempts}: acknowledged (HTTP {status})");
-                    shared.notifications()[index].acknowledged = true;
+                    shared.ledger.acknowledge(id);
                     return;
                 }
                 log::debug!("{what}, attempt {n}/{attempts}: HTTP {status}, not acknowledged");
@@ -125,15 +193,14 @@ fn without_query(url: &str) -> String {
 mod tests {
     use super::*;
 
-    fn outgoing(content_type: &'static str) -> Outgoing {
-        Outgoing {
-            kind: "payment",
-            out_trade_no: "A".into(),
-            url: "http://127.0.0.1/".into(),
-            body: String::new(),
-            content_type,
-            headers: Vec::new(),
-        }
+    fn outgoing(format: Format) -> Outgoing {
+        Outgoing::new(
+            Event::Payment,
+            "A",
+            "http://127.0.0.1/",
+            format,
+            String::new(),
+        )
     }
 
     #[test]
@@ -150,7 +217,7 @@ mod tests {
 
     #[test]
     fn success_replies() {
-        let v2 = outgoing("text/xml; charset=utf-8");
+        let v2 = outgoing(Format::Xml);
         assert!(v2.acknowledged_by(200, crate::api::v2::notify::V2_SUCCESS_REPLY.as_bytes()));
         assert!(v2.acknowledged_by(200, b"success\n"));
         assert!(!v2.acknowledged_by(
@@ -159,7 +226,7 @@ mod tests {
         ));
         assert!(!v2.acknowledged_by(200, b"<html>500</html>"));
         assert!(!v2.acknowledged_by(500, crate::api::v2::notify::V2_SUCCESS_REPLY.as_bytes()));
-        let v3 = outgoing("application/json");
+        let v3 = outgoing(Format::Json);
         assert!(v3.acknowledged_by(204, b""));
         assert!(v3.acknowledged_by(200, b""));
         assert!(!v3.acknowledged_by(500, b"{\"code\":\"FAIL\"}"));

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::faults::{Endpoint, FaultAction, FaultRule};
 use super::legacy::Reply;
-use super::Shared;
+use super::{Reset, Shared};
 use crate::config::Api;
 
 /// The body of a malformed answer: JSON cut off in the middle.
@@ -54,7 +54,7 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
             .into_owned()
             .collect();
     let now = shared.clock.now_unix();
-    json_reply(shared.gateway().issue_token(&pairs, now))
+    json_reply(shared.legacy.issue_token(&pairs, now))
 }
 
 async fn genprepay(
@@ -69,7 +69,11 @@ async fn genprepay(
         .find(|(k, _)| k == "access_token")
         .map(|(_, v)| v.into_owned());
     let now = shared.clock.now_unix();
-    json_reply(shared.gateway().genprepay(token.as_deref(), &body, now))
+    json_reply(
+        shared
+            .legacy
+            .genprepay(&shared.ledger, token.as_deref(), &body, now),
+    )
 }
 
 /// Counts the call, waits any delay, and answers a faulty response if a
@@ -149,7 +153,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn orders(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.gateway().orders().to_vec()).into_response()
+    Json(shared.legacy_orders()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -178,7 +182,9 @@ async fn v2_call(
         None => (false, path.as_str()),
     };
     let now = shared.clock.now_unix();
-    let (answer, outgoing) = shared.gateway_v2().handle(path, simulation, &body, now);
+    let (answer, outgoing) = shared
+        .v2
+        .handle(&shared.ledger, path, simulation, &body, now);
     if let Some(outgoing) = outgoing {
         shared.notifier.deliver(Arc::clone(&shared), outgoing);
     }
@@ -200,10 +206,14 @@ async fn v3_call(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let now = shared.clock.now_unix();
-    let answer =
-        shared
-            .gateway_v3()
-            .handle(method.as_str(), path_and_query, authorization, &body, now);
+    let answer = shared.v3.handle(
+        &shared.ledger,
+        method.as_str(),
+        path_and_query,
+        authorization,
+        &body,
+        now,
+    );
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, answer.body).into_response();
     let response_headers = response.headers_mut();
@@ -237,11 +247,11 @@ async fn pay(State(shared): State<Arc<Shared>>, Json(body): Json<PayBody>) -> Re
 }
 
 async fn v2_orders(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.gateway_v2().orders()).into_response()
+    Json(shared.v2_orders()).into_response()
 }
 
 async fn notifications(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.notifications().clone()).into_response()
+    Json(shared.ledger.notifications()).into_response()
 }
 
 async fn push_fault(State(shared): State<Arc<Shared>>, Json(rule): Json<FaultRule>) -> Response {
@@ -260,13 +270,43 @@ async fn set_delay(State(shared): State<Arc<Shared>>, Json(body): Json<DelayBody
 }
 
 async fn expire_token(State(shared): State<Arc<Shared>>) -> Response {
-    shared.gateway().expire_token();
+    shared.legacy.expire_token();
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn reset(State(shared): State<Arc<Shared>>) -> Response {
-    shared.faults().clear();
-    StatusCode::NO_CONTENT.into_response()
+/// `POST /sandbox/reset`: with no body (or an empty one), clears
+/// everything: the fault rules and the delay, the orders of every generation
+/// with their refunds and the count of conflicts, and the notification
+/// records with the count of deliveries (deliveries still retrying stop).
+/// A JSON body names what to clear, each key `true` or `false` (left out:
+/// `false`): `{"faults": true}` disarms the faults alone (a bare POST did
+/// only that before orders could be cleared), `{"orders": true,
+/// "notifications": true}` keeps the faults armed. Tokens, the platform
+/// certificate and the traffic counters (`token_fetches`, `requests`,
+/// `connections`, `certificate_downloads`) stay. 204, or 400 with
+/// `{"error": ".."}` for a body that is not such an object.
+async fn reset(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match reset_scope(&body) {
+        Ok(what) => {
+            shared.reset(what);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            let error = format!("the body must be a JSON object of booleans: {e}");
+            (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+        }
+    }
+}
+
+/// What a reset body asks to clear: everything when there is no body.
+fn reset_scope(body: &[u8]) -> Result<Reset, serde_json::Error> {
+    if body.trim_ascii().is_empty() {
+        return Ok(Reset::ALL);
+    }
+    match serde_json::from_slice::<serde_json::Value>(body)? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value),
+        _ => Err(serde::de::Error::custom("not an object")),
+    }
 }
 
 /// The default `notify_url` of sandbox configs: accepts anything, says `success`.

@@ -1,22 +1,28 @@
-//! The simulated API v3 gateway: it verifies every request's
-//! `WECHATPAY2-SHA256-RSA2048` Authorization with the merchant's public key,
-//! keeps orders and refunds, answers with the real codes, signs every answer
-//! with its platform key (public-key mode or certificate mode), serves
+//! The simulated API v3 gateway: the JSON protocol. It verifies every
+//! request's `WECHATPAY2-SHA256-RSA2048` Authorization with the merchant's
+//! public key, answers with the real codes, signs every answer with its
+//! platform key (public-key mode or certificate mode), serves
 //! `/v3/certificates` encrypted with the API v3 key, rotates its platform
 //! certificate on request, and builds the encrypted, signed notification of
-//! a simulated payment. Pure: HTTP lives in `server.rs`.
+//! a payment. Orders and refunds live in the ledger. Pure: HTTP lives in
+//! `server.rs`, delivery in `notifier.rs`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{json, Value};
 
 use crate::api::v3::auth::MAX_CLOCK_SKEW_SECS;
 use crate::crypto::aead;
 use crate::crypto::rsa::{MerchantKey, VerifyingKey};
+use crate::crypto::sign::Fields;
+use crate::model::{OrderRef, RefundRequest, TradeState};
 use crate::util::clock::beijing_rfc3339;
 use crate::util::nonce::{NonceSource, RandomNonce};
 
-use super::v2::Outgoing;
+use super::ledger::{Generation, Ledger, Order, Refusal};
+use super::notifier::{Event, Format, Outgoing};
 use super::SandboxConfig;
 
 /// The sandbox's platform key, certificate and public key.
@@ -45,46 +51,29 @@ struct Platform {
     serial: String,
 }
 
-fn platform(key: &str, cert: &'static str) -> Platform {
+fn platform(key: &str, cert: &'static str) -> Arc<Platform> {
     let (serial, _) =
         VerifyingKey::from_certificate_pem(cert).expect("the embedded sandbox certificate parses");
-    Platform {
+    Arc::new(Platform {
         key: MerchantKey::from_pem(key).expect("the embedded sandbox key parses"),
         cert_pem: cert,
         serial,
-    }
+    })
 }
 
-#[derive(Debug, Clone)]
-struct V3Order {
-    out_trade_no: String,
-    total: u32,
-    description: String,
-    notify_url: String,
-    attach: Option<String>,
-    prepay_id: String,
-    state: &'static str,
-    transaction_id: Option<String>,
-    success_time: Option<String>,
-    refunded: u32,
-    refunds: Vec<(String, String, u32)>,
-}
-
-/// The state of the simulated v3 gateway.
+/// The simulated v3 gateway: the merchant account and the platform keys.
 pub struct GatewayV3 {
     config: SandboxConfig,
     merchant_public: Option<VerifyingKey>,
-    platforms: Vec<Platform>,
-    orders: HashMap<String, V3Order>,
-    by_transaction: HashMap<String, String>,
-    /// How many times `/v3/certificates` was served.
-    pub(super) certificate_downloads: u64,
+    /// The platform certificates, the current one last.
+    platforms: Mutex<Vec<Arc<Platform>>>,
+    certificate_downloads: AtomicU64,
 }
 
 impl std::fmt::Debug for GatewayV3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayV3")
-            .field("orders", &self.orders.len())
+            .field("mchid", &self.config.mchid)
             .finish_non_exhaustive()
     }
 }
@@ -100,33 +89,43 @@ impl GatewayV3 {
         GatewayV3 {
             config,
             merchant_public,
-            platforms: vec![platform(PLATFORM_KEY, PLATFORM_CERT)],
-            orders: HashMap::new(),
-            by_transaction: HashMap::new(),
-            certificate_downloads: 0,
+            platforms: Mutex::new(vec![platform(PLATFORM_KEY, PLATFORM_CERT)]),
+            certificate_downloads: AtomicU64::new(0),
         }
+    }
+
+    /// How many times `/v3/certificates` was served.
+    pub fn certificate_downloads(&self) -> u64 {
+        self.certificate_downloads.load(Ordering::Relaxed)
     }
 
     /// Signs with a new platform certificate from now on (certificate mode);
     /// the old one stays listed in `/v3/certificates`.
-    pub fn rotate(&mut self) {
-        if self.platforms.len() == 1 {
-            self.platforms.push(platform(PLATFORM2_KEY, PLATFORM2_CERT));
+    pub fn rotate(&self) {
+        let mut platforms = self.platforms();
+        if platforms.len() == 1 {
+            platforms.push(platform(PLATFORM2_KEY, PLATFORM2_CERT));
         }
     }
 
-    fn current(&self) -> &Platform {
+    fn platforms(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Platform>>> {
         self.platforms
-            .last()
-            .expect("there is always a platform key")
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn current(&self) -> Arc<Platform> {
+        let platforms = self.platforms();
+        Arc::clone(platforms.last().expect("there is always a platform key"))
     }
 
     /// Signs `body` at `now`: the `Wechatpay-*` headers.
     fn sign(&self, body: &str, now: u64) -> Vec<(String, String)> {
         let nonce = RandomNonce.nonce();
         let message = format!("{now}\n{nonce}\n{body}\n");
+        let current = self.current();
         let serial = if self.config.v3_certificate_mode {
-            self.current().serial.clone()
+            current.serial.clone()
         } else {
             self.config.wechatpay_public_key_id.clone()
         };
@@ -134,7 +133,7 @@ impl GatewayV3 {
             ("Wechatpay-Serial".into(), serial),
             (
                 "Wechatpay-Signature".into(),
-                self.current().key.sign(message.as_bytes()),
+                current.key.sign(message.as_bytes()),
             ),
             ("Wechatpay-Timestamp".into(), now.to_string()),
             ("Wechatpay-Nonce".into(), nonce),
@@ -145,9 +144,10 @@ impl GatewayV3 {
         ]
     }
 
-    /// Handles one request; `path_and_query` as sent.
+    /// Handles one request against `ledger`; `path_and_query` as sent.
     pub fn handle(
-        &mut self,
+        &self,
+        ledger: &Ledger,
         method: &str,
         path_and_query: &str,
         authorization: Option<&str>,
@@ -157,7 +157,7 @@ impl GatewayV3 {
         let (status, value) =
             match self.check_authorization(method, path_and_query, authorization, body, now) {
                 Err(e) => e,
-                Ok(()) => self.route(method, path_and_query, body, now),
+                Ok(()) => self.route(ledger, method, path_and_query, body, now),
             };
         let text = if status == 204 {
             String::new()
@@ -229,7 +229,14 @@ impl GatewayV3 {
             .map_err(|_| unauthorized("signature does not verify"))
     }
 
-    fn route(&mut self, method: &str, path_and_query: &str, body: &[u8], now: u64) -> (u16, Value) {
+    fn route(
+        &self,
+        ledger: &Ledger,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: u64,
+    ) -> (u16, Value) {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -237,30 +244,31 @@ impl GatewayV3 {
         let mchid_ok = query
             .split('&')
             .any(|p| p == format!("mchid={}", self.config.mchid));
+        let query = |reference| match ledger.find(Generation::V3, &reference) {
+            Some(order) => (200, self.transaction(&order)),
+            None => error(404, "ORDER_NOT_EXIST", "订单不存在"),
+        };
         match (method, segments.as_slice()) {
-            ("POST", ["v3", "pay", "transactions", "app"]) => self.create(body, now),
+            ("POST", ["v3", "pay", "transactions", "app"]) => self.create(ledger, body, now),
             ("GET", ["v3", "pay", "transactions", "out-trade-no", no]) if mchid_ok => {
-                self.query(&decode(no))
+                query(OrderRef::OutTradeNo(decode(no)))
             }
             ("GET", ["v3", "pay", "transactions", "id", id]) if mchid_ok => {
-                match self.by_transaction.get(&decode(id)).cloned() {
-                    Some(no) => self.query(&no),
-                    None => error(404, "ORDER_NOT_EXIST", "订单不存在"),
-                }
+                query(OrderRef::TransactionId(decode(id)))
             }
             ("GET", ["v3", "pay", "transactions", ..]) => {
                 error(400, "PARAM_ERROR", "mchid is missing or not this merchant")
             }
             ("POST", ["v3", "pay", "transactions", "out-trade-no", no, "close"]) => {
-                self.close(&decode(no))
+                close(ledger, &decode(no))
             }
-            ("POST", ["v3", "refund", "domestic", "refunds"]) => self.refund(body, now),
+            ("POST", ["v3", "refund", "domestic", "refunds"]) => refund(ledger, body, now),
             ("GET", ["v3", "certificates"]) => self.certificates(),
             _ => error(404, "NOT_FOUND", "no such API"),
         }
     }
 
-    fn create(&mut self, body: &[u8], now: u64) -> (u16, Value) {
+    fn create(&self, ledger: &Ledger, body: &[u8], now: u64) -> (u16, Value) {
         let param = |why: &str| error(400, "PARAM_ERROR", why);
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
             return param("body is not JSON");
@@ -270,11 +278,8 @@ impl GatewayV3 {
             return param("appid and mchid do not match");
         }
         let no = text("out_trade_no");
-        if no.is_empty()
-            || no.len() > 32
-            || text("description").is_empty()
-            || text("description").len() > 127
-        {
+        let description = text("description");
+        if no.is_empty() || no.len() > 32 || description.is_empty() || description.len() > 127 {
             return param("out_trade_no or description missing or too long");
         }
         let notify_url = text("notify_url");
@@ -290,62 +295,51 @@ impl GatewayV3 {
         else {
             return param("amount.total must be a positive integer of fen");
         };
-        if let Some(seen) = self.orders.get(no) {
-            return match seen.state {
-                "SUCCESS" | "REFUND" => error(403, "ORDER_PAID", "该订单已支付"),
-                "CLOSED" => error(400, "ORDER_CLOSED", "该订单已关闭"),
-                _ if seen.total == total && seen.description == text("description") => {
-                    (200, json!({ "prepay_id": seen.prepay_id }))
-                }
-                _ => error(400, "INVALID_REQUEST", "商户订单号重复"),
-            };
+        // A retry must repeat the amount and the description.
+        let terms: Fields = [
+            ("description".to_owned(), description.to_owned()),
+            ("total".to_owned(), total.to_string()),
+        ]
+        .into();
+        let mut order = Order::new(Generation::V3, no, total, description, notify_url, terms);
+        order.attach = request
+            .get("attach")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match ledger.open(order, now) {
+            Ok(order) => (200, json!({ "prepay_id": order.prepay_id })),
+            Err(Refusal::Paid) => error(403, "ORDER_PAID", "该订单已支付"),
+            Err(Refusal::Closed) => error(400, "ORDER_CLOSED", "该订单已关闭"),
+            Err(_) => error(400, "INVALID_REQUEST", "商户订单号重复"),
         }
-        let prepay_id = format!(
-            "wx{}{}",
-            crate::util::clock::beijing_timestamp(now),
-            &RandomNonce.nonce()[..20]
-        );
-        self.orders.insert(
-            no.to_owned(),
-            V3Order {
-                out_trade_no: no.to_owned(),
-                total,
-                description: text("description").to_owned(),
-                notify_url: notify_url.to_owned(),
-                attach: request
-                    .get("attach")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                prepay_id: prepay_id.clone(),
-                state: "NOTPAY",
-                transaction_id: None,
-                success_time: None,
-                refunded: 0,
-                refunds: Vec::new(),
-            },
-        );
-        (200, json!({ "prepay_id": prepay_id }))
     }
 
-    fn transaction(&self, order: &V3Order) -> Value {
+    /// The transaction resource of `order`, as queries answer it and the
+    /// payment notification carries it.
+    fn transaction(&self, order: &Order) -> Value {
         let mut t = json!({
             "appid": self.config.appid,
             "mchid": self.config.mchid,
             "out_trade_no": order.out_trade_no,
             "trade_type": "APP",
-            "trade_state": order.state,
-            "trade_state_desc": match order.state { "SUCCESS" => "支付成功", "NOTPAY" => "未支付", "CLOSED" => "已关闭", _ => "转入退款" },
-            "amount": { "total": order.total, "currency": "CNY" },
+            "trade_state": order.state.as_str(),
+            "trade_state_desc": match order.state {
+                TradeState::Success => "支付成功",
+                TradeState::Notpay => "未支付",
+                TradeState::Closed => "已关闭",
+                _ => "转入退款",
+            },
+            "amount": { "total": order.total_fee, "currency": "CNY" },
         });
         if let Some(id) = &order.transaction_id {
             t["transaction_id"] = id.as_str().into();
             t["bank_type"] = "OTHERS".into();
             t["payer"] = json!({ "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" });
-            t["amount"]["payer_total"] = order.total.into();
+            t["amount"]["payer_total"] = order.total_fee.into();
             t["amount"]["payer_currency"] = "CNY".into();
         }
-        if let Some(at) = &order.success_time {
-            t["success_time"] = at.as_str().into();
+        if let Some(at) = order.paid_at {
+            t["success_time"] = beijing_rfc3339(at).into();
         }
         if let Some(attach) = &order.attach {
             t["attach"] = attach.as_str().into();
@@ -353,98 +347,11 @@ impl GatewayV3 {
         t
     }
 
-    fn query(&self, no: &str) -> (u16, Value) {
-        match self.orders.get(no) {
-            Some(order) => (200, self.transaction(order)),
-            None => error(404, "ORDER_NOT_EXIST", "订单不存在"),
-        }
-    }
-
-    fn close(&mut self, no: &str) -> (u16, Value) {
-        match self.orders.get_mut(no) {
-            None => error(404, "ORDER_NOT_EXIST", "订单不存在"),
-            Some(order) if matches!(order.state, "SUCCESS" | "REFUND") => {
-                error(400, "ORDER_PAID", "订单已支付")
-            }
-            Some(order) => {
-                order.state = "CLOSED";
-                (204, Value::Null)
-            }
-        }
-    }
-
-    fn refund(&mut self, body: &[u8], now: u64) -> (u16, Value) {
-        let param = |why: &str| error(400, "PARAM_ERROR", why);
-        let Ok(request) = serde_json::from_slice::<Value>(body) else {
-            return param("body is not JSON");
-        };
-        let text = |k: &str| {
-            request
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let no = match (text("out_trade_no"), text("transaction_id")) {
-            (no, _) if !no.is_empty() => no,
-            (_, id) if !id.is_empty() => match self.by_transaction.get(&id) {
-                Some(no) => no.clone(),
-                None => return error(404, "RESOURCE_NOT_EXISTS", "订单不存在"),
-            },
-            _ => return param("out_trade_no or transaction_id is required"),
-        };
-        let out_refund_no = text("out_refund_no");
-        let amount = |k: &str| {
-            request
-                .get("amount")
-                .and_then(|a| a.get(k))
-                .and_then(Value::as_u64)
-                .and_then(|v| u32::try_from(v).ok())
-                .filter(|v| *v > 0)
-        };
-        let (Some(refund), Some(total)) = (amount("refund"), amount("total")) else {
-            return param("amount.refund and amount.total must be positive integers of fen");
-        };
-        if out_refund_no.is_empty() {
-            return param("out_refund_no is required");
-        }
-        let Some(order) = self.orders.get_mut(&no) else {
-            return error(404, "RESOURCE_NOT_EXISTS", "订单不存在");
-        };
-        if !matches!(order.state, "SUCCESS" | "REFUND") {
-            return error(403, "TRADE_STATE_ERROR", "订单状态错误");
-        }
-        if total != order.total {
-            return param("amount.total is not the order's amount");
-        }
-        if let Some((_, id, fee)) = order.refunds.iter().find(|(n, _, _)| *n == out_refund_no) {
-            if *fee != refund {
-                return param("out_refund_no already used with another amount");
-            }
-            let id = id.clone();
-            return (200, refund_answer(order, &out_refund_no, &id, refund, now));
-        }
-        if refund > order.total - order.refunded {
-            return error(403, "NOT_ENOUGH", "可退金额不足");
-        }
-        let id = format!(
-            "50300{}{}",
-            &crate::util::clock::beijing_timestamp(now)[..8],
-            &RandomNonce.nonce()[..15]
-        );
-        order.refunded += refund;
-        order.state = "REFUND";
-        order
-            .refunds
-            .push((out_refund_no.clone(), id.clone(), refund));
-        (200, refund_answer(order, &out_refund_no, &id, refund, now))
-    }
-
-    fn certificates(&mut self) -> (u16, Value) {
-        self.certificate_downloads += 1;
+    fn certificates(&self) -> (u16, Value) {
+        self.certificate_downloads.fetch_add(1, Ordering::Relaxed);
         let key = self.config.api_v3_key.expose().as_bytes().to_vec();
-        let data: Vec<Value> = self
-            .platforms
+        let platforms = self.platforms().clone();
+        let data: Vec<Value> = platforms
             .iter()
             .map(|p| {
                 let nonce = &RandomNonce.nonce()[..12];
@@ -466,35 +373,10 @@ impl GatewayV3 {
         (200, json!({ "data": data }))
     }
 
-    /// True when `out_trade_no` is a v3 order.
-    pub fn has_order(&self, out_trade_no: &str) -> bool {
-        self.orders.contains_key(out_trade_no)
-    }
-
-    /// The user pays `out_trade_no`: the signed, encrypted notification to send.
-    pub fn pay(&mut self, out_trade_no: &str, now: u64) -> Result<Outgoing, String> {
-        let order = self
-            .orders
-            .get_mut(out_trade_no)
-            .ok_or_else(|| format!("no v3 order {out_trade_no:?}"))?;
-        match order.state {
-            "NOTPAY" => {
-                let id = format!(
-                    "4200{}{}",
-                    &crate::util::clock::beijing_timestamp(now)[..8],
-                    &RandomNonce.nonce()[..16]
-                );
-                order.state = "SUCCESS";
-                order.transaction_id = Some(id.clone());
-                order.success_time = Some(beijing_rfc3339(now));
-                self.by_transaction.insert(id, out_trade_no.to_owned());
-            }
-            "SUCCESS" | "REFUND" => {}
-            other => return Err(format!("order {out_trade_no} is {other}")),
-        }
-        let order = self.orders[out_trade_no].clone();
+    /// The signed, encrypted payment notification of the paid `order`.
+    pub fn payment_notification(&self, order: &Order, now: u64) -> Result<Outgoing, String> {
         let nonce = &RandomNonce.nonce()[..12];
-        let plain = self.transaction(&order).to_string();
+        let plain = self.transaction(order).to_string();
         let ciphertext = aead::encrypt(
             self.config.api_v3_key.expose().as_bytes(),
             nonce,
@@ -517,35 +399,94 @@ impl GatewayV3 {
             },
         })
         .to_string();
-        Ok(Outgoing {
-            kind: "payment",
-            out_trade_no: out_trade_no.to_owned(),
-            url: order.notify_url.clone(),
-            headers: self.sign(&envelope, now),
-            body: envelope,
-            content_type: "application/json",
-        })
+        let mut outgoing = Outgoing::new(
+            Event::Payment,
+            &order.out_trade_no,
+            &order.notify_url,
+            Format::Json,
+            envelope,
+        );
+        outgoing.headers = self.sign(&outgoing.body, now);
+        Ok(outgoing)
     }
 }
 
-fn refund_answer(
-    order: &V3Order,
-    out_refund_no: &str,
-    refund_id: &str,
-    refund: u32,
-    now: u64,
-) -> Value {
-    json!({
-        "refund_id": refund_id,
-        "out_refund_no": out_refund_no,
+fn close(ledger: &Ledger, no: &str) -> (u16, Value) {
+    match ledger.close(Generation::V3, &OrderRef::OutTradeNo(no.to_owned())) {
+        Ok(()) => (204, Value::Null),
+        Err(Refusal::Paid) => error(400, "ORDER_PAID", "订单已支付"),
+        Err(_) => error(404, "ORDER_NOT_EXIST", "订单不存在"),
+    }
+}
+
+fn refund(ledger: &Ledger, body: &[u8], now: u64) -> (u16, Value) {
+    let param = |why: &str| error(400, "PARAM_ERROR", why);
+    let not_found = || error(404, "RESOURCE_NOT_EXISTS", "订单不存在");
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return param("body is not JSON");
+    };
+    let text = |k: &str| {
+        request
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let no = match (text("out_trade_no"), text("transaction_id")) {
+        (no, _) if !no.is_empty() => no,
+        (_, id) if !id.is_empty() => {
+            match ledger.find(Generation::V3, &OrderRef::TransactionId(id)) {
+                Some(order) => order.out_trade_no,
+                None => return not_found(),
+            }
+        }
+        _ => return param("out_trade_no or transaction_id is required"),
+    };
+    let out_refund_no = text("out_refund_no");
+    let amount = |k: &str| {
+        request
+            .get("amount")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v > 0)
+    };
+    let (Some(refund), Some(total)) = (amount("refund"), amount("total")) else {
+        return param("amount.refund and amount.total must be positive integers of fen");
+    };
+    if out_refund_no.is_empty() {
+        return param("out_refund_no is required");
+    }
+    let request = RefundRequest {
+        order: OrderRef::OutTradeNo(no),
+        out_refund_no,
+        total_fee: total,
+        refund_fee: refund,
+        refund_desc: None,
+    };
+    let refunded = match ledger.refund(Generation::V3, &request, now) {
+        Ok(refunded) => refunded,
+        Err(Refusal::NotPaid) => return error(403, "TRADE_STATE_ERROR", "订单状态错误"),
+        Err(Refusal::WrongTotal) => return param("amount.total is not the order's amount"),
+        Err(Refusal::RefundNumberReused) => {
+            return param("out_refund_no already used with another amount")
+        }
+        Err(Refusal::NotEnough) => return error(403, "NOT_ENOUGH", "可退金额不足"),
+        Err(_) => return not_found(),
+    };
+    let (order, refund) = (&refunded.order, &refunded.refund);
+    let answer = json!({
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
         "transaction_id": order.transaction_id,
         "out_trade_no": order.out_trade_no,
         "channel": "ORIGINAL",
         "user_received_account": "支付用户零钱",
         "create_time": beijing_rfc3339(now),
         "status": "SUCCESS",
-        "amount": { "total": order.total, "refund": refund, "payer_total": order.total, "payer_refund": refund, "currency": "CNY" },
-    })
+        "amount": { "total": order.total_fee, "refund": refund.refund_fee, "payer_total": order.total_fee, "payer_refund": refund.refund_fee, "currency": "CNY" },
+    });
+    (200, answer)
 }
 
 fn decode(segment: &str) -> String {
