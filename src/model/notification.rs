@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// A verified payment notification (2014 or v2).
+/// A verified payment notification: the 2014 flow's query string, API v2's
+/// XML, or API v3's decrypted transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentNotification {
-    /// True when the payment succeeded (`result_code` SUCCESS, or 2014's
-    /// `trade_state` 0); a verified failure is still acknowledged.
+    /// True when the payment succeeded (2014 `trade_state` 0, API v2
+    /// `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
+    /// failure is still acknowledged with the success reply.
     pub paid: bool,
     /// The merchant's trade number.
     pub out_trade_no: String,
@@ -16,11 +18,14 @@ pub struct PaymentNotification {
     pub transaction_id: String,
     /// The amount in fen.
     pub total_fee: u32,
-    /// When the payment completed (`yyyyMMddHHmmss`), if given.
+    /// When the payment completed, if given: 2014 and API v2
+    /// `yyyyMMddHHmmss` (Beijing time), API v3 RFC 3339 (`success_time`,
+    /// e.g. `2018-06-08T10:34:56+08:00`).
     pub time_end: Option<String>,
     /// The merchant's attached data, if any.
     pub attach: Option<String>,
-    /// Every field of the message, verified.
+    /// Every field of the message, verified (API v3: the string fields of
+    /// the decrypted transaction).
     pub fields: BTreeMap<String, String>,
 }
 
