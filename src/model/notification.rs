@@ -1,12 +1,13 @@
 //! Verified notifications, as every generation reports them.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
+
+use crate::crypto::sign::Fields;
 
 /// A verified payment notification: the 2014 flow's query string, API v2's
 /// XML, or API v3's decrypted transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PaymentNotification {
     /// True when the payment succeeded (2014 `trade_state` 0, API v2
     /// `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
@@ -26,11 +27,12 @@ pub struct PaymentNotification {
     pub attach: Option<String>,
     /// Every field of the message, verified (API v3: the string fields of
     /// the decrypted transaction).
-    pub fields: BTreeMap<String, String>,
+    pub fields: Fields,
 }
 
 /// A verified (decrypted) API v2 refund notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundNotification {
     /// The merchant's trade number.
     pub out_trade_no: String,
@@ -45,5 +47,5 @@ pub struct RefundNotification {
     /// `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
     pub refund_status: String,
     /// Every decrypted field.
-    pub fields: BTreeMap<String, String>,
+    pub fields: Fields,
 }

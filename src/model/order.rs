@@ -3,8 +3,8 @@
 //! An [`Order`] is valid by construction: every field is checked when it is
 //! built, from JSON, from [`OrderFields`] or from Rust, so a bad amount or id
 //! fails before any network call, with an error naming the field.
-//! [`OrderFields`] is the order as given, before those checks; a JSON
-//! document is read into it.
+//! [`OrderFields`] is the order as given, before those checks: a JSON
+//! document is read into it, and it is the bindings' `Order` record.
 
 use std::net::Ipv4Addr;
 
@@ -148,15 +148,18 @@ impl Order {
 /// decimal string of yuan with at most two decimals, e.g. `"19.99"`); there
 /// is no floating point anywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "Order"))]
 pub struct OrderFields {
     /// The merchant's trade number (1 to 32 of `A-Z a-z 0-9 _ - | * @`).
     pub out_trade_no: String,
     /// The amount in fen, or `None` when `total_yuan` is given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub total_fee: Option<u32>,
     /// The amount as a decimal string of yuan, or `None` when `total_fee` is
     /// given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub total_yuan: Option<String>,
     /// The product description (at most 128 bytes of UTF-8).
     pub body: String,
@@ -164,13 +167,16 @@ pub struct OrderFields {
     pub client_ip: String,
     /// Merchant data echoed in the payment notification (at most 127 bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub attach: Option<String>,
     /// How long the order stays payable, 5 to 10080 minutes; default 20.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub expire_minutes: Option<u32>,
     /// The `traceid` sent with the 2014 flow's `genprepay` (1 to 64
     /// printable ASCII characters); default the `out_trade_no`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub traceid: Option<String>,
 }
 

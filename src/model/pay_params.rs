@@ -12,6 +12,7 @@ pub const APP_PACKAGE: &str = "Sign=WXPay";
 /// and amount for the server's records. Every API generation returns this
 /// shape; only `sign` differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PayParams {
     /// The app id.
     pub appid: String,

@@ -10,6 +10,7 @@ use crate::util::money::Fen;
 /// amounts and `refund_desc` are checked before any network call
 /// (`InvalidArgument`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundRequest {
     /// The order to refund.
     pub order: OrderRef,
@@ -22,11 +23,13 @@ pub struct RefundRequest {
     pub refund_fee: u32,
     /// A reason shown to the user (at most 80 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub refund_desc: Option<String>,
 }
 
 /// The gateway's receipt for a refund request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundReceipt {
     /// The merchant's refund number.
     pub out_refund_no: String,
@@ -38,6 +41,7 @@ pub struct RefundReceipt {
 
 /// One refund of an order, from a refund query (API v2 `refundquery`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundStatus {
     /// The merchant's refund number.
     pub out_refund_no: String,

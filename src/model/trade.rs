@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 /// `orderquery`, API v3 `/v3/pay/transactions/...`; both spell the states
 /// alike).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TradeState {
     /// `SUCCESS`: paid.
@@ -28,6 +29,7 @@ pub enum TradeState {
     #[serde(untagged)]
     Other(
         /// The gateway's spelling, as sent.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
         String,
     ),
 }
@@ -64,17 +66,20 @@ impl TradeState {
 
 /// Which order a query, close or refund is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRef {
     /// The merchant's trade number.
     OutTradeNo(
         /// E.g. `A1001`: 1 to 32 of `A-Z a-z 0-9 _ - | * @`.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
         String,
     ),
     /// WeChat's transaction id (in the payment notification and
     /// `OrderStatus`).
     TransactionId(
         /// E.g. `4200000001202401011234567890`.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
         String,
     ),
 }
@@ -118,6 +123,7 @@ impl OrderRef {
 
 /// An order's state, from an order query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OrderStatus {
     /// The merchant's trade number.
     pub out_trade_no: String,
