@@ -524,31 +524,31 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_wxpay_checksum_func_sign() != 58801:
+    if lib.uniffi_wxpay_checksum_func_sign() != 21520:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 59603:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 29474:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 14473:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 11339:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 9159:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 31617:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 48620:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 49438:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 27190:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 985:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 39624:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 11785:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 33770:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 17035:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 35343:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 5983:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 39525:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 23328:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 51478:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 16467:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 39963:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 29121:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 2508:
+    if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 24383:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.

@@ -3347,43 +3347,43 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_wxpay_checksum_func_sign() != 58801) {
+    if (uniffi_wxpay_checksum_func_sign() != 21520) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 59603) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 29474) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 14473) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 11339) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 9159) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 31617) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 48620) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 49438) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 27190) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 985) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 39624) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 11785) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 33770) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 17035) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 35343) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 5983) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 39525) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 23328) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 51478) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 16467) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 39963) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 29121) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 2508) {
+    if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 24383) {
         return InitializationResult.apiChecksumMismatch
     }
 

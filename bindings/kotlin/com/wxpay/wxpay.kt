@@ -870,43 +870,43 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_wxpay_checksum_func_sign() and 0xFFFF) != 58801) {
+    if ((lib.uniffi_wxpay_checksum_func_sign() and 0xFFFF) != 21520) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 59603) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 29474) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 14473) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 11339) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() and 0xFFFF) != 9159) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() and 0xFFFF) != 31617) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 48620) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 49438) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 27190) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 985) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 39624) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 11785) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 33770) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 17035) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 35343) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 5983) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 39525) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 23328) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 51478) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 16467) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() and 0xFFFF) != 39963) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() and 0xFFFF) != 29121) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 2508) {
+    if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 24383) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
