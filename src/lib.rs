@@ -55,7 +55,7 @@ pub use config::Config;
 pub use crypto::sign::Scheme;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
-    Order, OrderRef, OrderStatus, PayParams, PaymentNotification, RefundNotification,
+    Order, OrderFields, OrderRef, OrderStatus, PayParams, PaymentNotification, RefundNotification,
     RefundReceipt, RefundRequest, RefundStatus, TradeState,
 };
 pub use util::charset::Charset;

@@ -524,31 +524,31 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_wxpay_checksum_func_sign() != 3211:
+    if lib.uniffi_wxpay_checksum_func_sign() != 21520:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 29474:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 58188:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() != 11339:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 12315:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 31617:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 13600:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 49438:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 22037:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 985:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 54412:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() != 11785:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 17035:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 4520:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_refund() != 5983:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 23328:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 16467:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 64699:
+    if lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 29121:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536:
+    if lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() != 24383:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -749,11 +749,40 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+
+class _UniffiFfiConverterTypePathBuf:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value, buf)
+
+    @staticmethod
+    def read(buf):
+        return _UniffiFfiConverterString.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterString.lift(value)
+
+    @staticmethod
+    def check_lower(value):
+        return _UniffiFfiConverterString.check_lower(value)
+
+    @staticmethod
+    def lower(value):
+        return _UniffiFfiConverterString.lower(value)
+
+
+PathBuf = str
+"""
+A file's path.
+"""
+
+
+class _UniffiFfiConverterOptionalTypePathBuf(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
         if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
+            _UniffiFfiConverterTypePathBuf.check_lower(value)
 
     @classmethod
     def write(cls, value, buf):
@@ -762,7 +791,7 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return
 
         buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
+        _UniffiFfiConverterTypePathBuf.write(value, buf)
 
     @classmethod
     def read(cls, buf):
@@ -770,7 +799,62 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
         if flag == 0:
             return None
         elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
+            return _UniffiFfiConverterTypePathBuf.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class _UniffiFfiConverterTypeSecret:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value, buf)
+
+    @staticmethod
+    def read(buf):
+        return _UniffiFfiConverterString.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterString.lift(value)
+
+    @staticmethod
+    def check_lower(value):
+        return _UniffiFfiConverterString.check_lower(value)
+
+    @staticmethod
+    def lower(value):
+        return _UniffiFfiConverterString.lower(value)
+
+
+Secret = str
+"""
+A secret (a key, a password, PEM text of a private key): a plain
+string here, kept redacted and zeroized in the library. Never log it.
+"""
+
+
+class _UniffiFfiConverterOptionalTypeSecret(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeSecret.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeSecret.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeSecret.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -781,14 +865,15 @@ class ClientCert:
     once when the client is built (a bad file or password is `InvalidConfig`
     naming `client_cert`).
 
-    Give one of: `pem` (certificate and private key as inline PEM text);
+    Give one of: `pem` (the certificate and private key as inline PEM text);
     `cert_pem_file` (with `key_pem_file` when the key is in a file of its
     own); or `pkcs12_file` with `pkcs12_password` (WeChat's
-    `apiclient_cert.p12`, whose password is the `mch_id`).
+    `apiclient_cert.p12`, whose password is the `mch_id`; its legacy RC2/3DES
+    encryption is supported).
 
     Holds secrets (`pem`, `pkcs12_password`): never log it.
 """
-    def __init__(self, *, cert_pem_file:typing.Optional[str] = _DEFAULT, key_pem_file:typing.Optional[str] = _DEFAULT, pem:typing.Optional[str] = _DEFAULT, pkcs12_file:typing.Optional[str] = _DEFAULT, pkcs12_password:typing.Optional[str] = _DEFAULT):
+    def __init__(self, *, cert_pem_file:typing.Optional[PathBuf] = _DEFAULT, key_pem_file:typing.Optional[PathBuf] = _DEFAULT, pem:typing.Optional[Secret] = _DEFAULT, pkcs12_file:typing.Optional[PathBuf] = _DEFAULT, pkcs12_password:typing.Optional[Secret] = _DEFAULT):
         if cert_pem_file is _DEFAULT:
             self.cert_pem_file = None
         else:
@@ -832,28 +917,53 @@ class _UniffiFfiConverterTypeClientCert(_UniffiConverterRustBuffer):
     @staticmethod
     def read(buf):
         return ClientCert(
-            cert_pem_file=_UniffiFfiConverterOptionalString.read(buf),
-            key_pem_file=_UniffiFfiConverterOptionalString.read(buf),
-            pem=_UniffiFfiConverterOptionalString.read(buf),
-            pkcs12_file=_UniffiFfiConverterOptionalString.read(buf),
-            pkcs12_password=_UniffiFfiConverterOptionalString.read(buf),
+            cert_pem_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
+            key_pem_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
+            pem=_UniffiFfiConverterOptionalTypeSecret.read(buf),
+            pkcs12_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
+            pkcs12_password=_UniffiFfiConverterOptionalTypeSecret.read(buf),
         )
 
     @staticmethod
     def check_lower(value):
-        _UniffiFfiConverterOptionalString.check_lower(value.cert_pem_file)
-        _UniffiFfiConverterOptionalString.check_lower(value.key_pem_file)
-        _UniffiFfiConverterOptionalString.check_lower(value.pem)
-        _UniffiFfiConverterOptionalString.check_lower(value.pkcs12_file)
-        _UniffiFfiConverterOptionalString.check_lower(value.pkcs12_password)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.cert_pem_file)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.key_pem_file)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.pem)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.pkcs12_file)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.pkcs12_password)
 
     @staticmethod
     def write(value, buf):
-        _UniffiFfiConverterOptionalString.write(value.cert_pem_file, buf)
-        _UniffiFfiConverterOptionalString.write(value.key_pem_file, buf)
-        _UniffiFfiConverterOptionalString.write(value.pem, buf)
-        _UniffiFfiConverterOptionalString.write(value.pkcs12_file, buf)
-        _UniffiFfiConverterOptionalString.write(value.pkcs12_password, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.cert_pem_file, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.key_pem_file, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.pem, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.pkcs12_file, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.pkcs12_password, buf)
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
 
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u64"
@@ -981,7 +1091,7 @@ class Config:
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:typing.Optional[str] = _DEFAULT, app_key:typing.Optional[str] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[str] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[str] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[str] = _DEFAULT, merchant_private_key_file:typing.Optional[str] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[str] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT):
         self.appid = appid
         if app_secret is _DEFAULT:
             self.app_secret = None
@@ -1146,10 +1256,10 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
     def read(buf):
         return Config(
             appid=_UniffiFfiConverterString.read(buf),
-            app_secret=_UniffiFfiConverterOptionalString.read(buf),
-            app_key=_UniffiFfiConverterOptionalString.read(buf),
+            app_secret=_UniffiFfiConverterOptionalTypeSecret.read(buf),
+            app_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
             partner_id=_UniffiFfiConverterOptionalString.read(buf),
-            partner_key=_UniffiFfiConverterOptionalString.read(buf),
+            partner_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
             notify_url=_UniffiFfiConverterString.read(buf),
             api_base=_UniffiFfiConverterOptionalString.read(buf),
             input_charset=_UniffiFfiConverterOptionalString.read(buf),
@@ -1158,17 +1268,17 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             token_store_fallback=_UniffiFfiConverterOptionalBoolean.read(buf),
             api=_UniffiFfiConverterOptionalString.read(buf),
             mch_id=_UniffiFfiConverterOptionalString.read(buf),
-            api_key=_UniffiFfiConverterOptionalString.read(buf),
+            api_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
             sign_type=_UniffiFfiConverterOptionalString.read(buf),
             client_cert=_UniffiFfiConverterOptionalTypeClientCert.read(buf),
             sandbox=_UniffiFfiConverterOptionalBoolean.read(buf),
             mchid=_UniffiFfiConverterOptionalString.read(buf),
-            merchant_private_key=_UniffiFfiConverterOptionalString.read(buf),
-            merchant_private_key_file=_UniffiFfiConverterOptionalString.read(buf),
+            merchant_private_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
+            merchant_private_key_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
             merchant_serial_no=_UniffiFfiConverterOptionalString.read(buf),
-            api_v3_key=_UniffiFfiConverterOptionalString.read(buf),
+            api_v3_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
             wechatpay_public_key=_UniffiFfiConverterOptionalString.read(buf),
-            wechatpay_public_key_file=_UniffiFfiConverterOptionalString.read(buf),
+            wechatpay_public_key_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
             wechatpay_public_key_id=_UniffiFfiConverterOptionalString.read(buf),
             platform_cert_refresh_secs=_UniffiFfiConverterOptionalUInt64.read(buf),
         )
@@ -1176,10 +1286,10 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
     @staticmethod
     def check_lower(value):
         _UniffiFfiConverterString.check_lower(value.appid)
-        _UniffiFfiConverterOptionalString.check_lower(value.app_secret)
-        _UniffiFfiConverterOptionalString.check_lower(value.app_key)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.app_secret)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.app_key)
         _UniffiFfiConverterOptionalString.check_lower(value.partner_id)
-        _UniffiFfiConverterOptionalString.check_lower(value.partner_key)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.partner_key)
         _UniffiFfiConverterString.check_lower(value.notify_url)
         _UniffiFfiConverterOptionalString.check_lower(value.api_base)
         _UniffiFfiConverterOptionalString.check_lower(value.input_charset)
@@ -1188,27 +1298,27 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalBoolean.check_lower(value.token_store_fallback)
         _UniffiFfiConverterOptionalString.check_lower(value.api)
         _UniffiFfiConverterOptionalString.check_lower(value.mch_id)
-        _UniffiFfiConverterOptionalString.check_lower(value.api_key)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.api_key)
         _UniffiFfiConverterOptionalString.check_lower(value.sign_type)
         _UniffiFfiConverterOptionalTypeClientCert.check_lower(value.client_cert)
         _UniffiFfiConverterOptionalBoolean.check_lower(value.sandbox)
         _UniffiFfiConverterOptionalString.check_lower(value.mchid)
-        _UniffiFfiConverterOptionalString.check_lower(value.merchant_private_key)
-        _UniffiFfiConverterOptionalString.check_lower(value.merchant_private_key_file)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.merchant_private_key)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.merchant_private_key_file)
         _UniffiFfiConverterOptionalString.check_lower(value.merchant_serial_no)
-        _UniffiFfiConverterOptionalString.check_lower(value.api_v3_key)
+        _UniffiFfiConverterOptionalTypeSecret.check_lower(value.api_v3_key)
         _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key)
-        _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key_file)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.wechatpay_public_key_file)
         _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key_id)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.platform_cert_refresh_secs)
 
     @staticmethod
     def write(value, buf):
         _UniffiFfiConverterString.write(value.appid, buf)
-        _UniffiFfiConverterOptionalString.write(value.app_secret, buf)
-        _UniffiFfiConverterOptionalString.write(value.app_key, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.app_secret, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.app_key, buf)
         _UniffiFfiConverterOptionalString.write(value.partner_id, buf)
-        _UniffiFfiConverterOptionalString.write(value.partner_key, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.partner_key, buf)
         _UniffiFfiConverterString.write(value.notify_url, buf)
         _UniffiFfiConverterOptionalString.write(value.api_base, buf)
         _UniffiFfiConverterOptionalString.write(value.input_charset, buf)
@@ -1217,17 +1327,17 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalBoolean.write(value.token_store_fallback, buf)
         _UniffiFfiConverterOptionalString.write(value.api, buf)
         _UniffiFfiConverterOptionalString.write(value.mch_id, buf)
-        _UniffiFfiConverterOptionalString.write(value.api_key, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.api_key, buf)
         _UniffiFfiConverterOptionalString.write(value.sign_type, buf)
         _UniffiFfiConverterOptionalTypeClientCert.write(value.client_cert, buf)
         _UniffiFfiConverterOptionalBoolean.write(value.sandbox, buf)
         _UniffiFfiConverterOptionalString.write(value.mchid, buf)
-        _UniffiFfiConverterOptionalString.write(value.merchant_private_key, buf)
-        _UniffiFfiConverterOptionalString.write(value.merchant_private_key_file, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.merchant_private_key, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.merchant_private_key_file, buf)
         _UniffiFfiConverterOptionalString.write(value.merchant_serial_no, buf)
-        _UniffiFfiConverterOptionalString.write(value.api_v3_key, buf)
+        _UniffiFfiConverterOptionalTypeSecret.write(value.api_v3_key, buf)
         _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key, buf)
-        _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key_file, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.wechatpay_public_key_file, buf)
         _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key_id, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.platform_cert_refresh_secs, buf)
 
@@ -1272,11 +1382,13 @@ class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
 @dataclass
 class Order:
     """
-    An order to pay; validated by `build_pay_params` before any network call.
+    An order to pay, as the merchant gives it: its fields before they are
+    checked. `build_pay_params` checks every field before any network call;
+    an error names the field at fault.
 
     The amount is exactly one of `total_fee` (integer fen) or `total_yuan` (a
-    decimal string of yuan with at most two decimals, e.g. `"19.99"`); there is
-    no floating point anywhere.
+    decimal string of yuan with at most two decimals, e.g. `"19.99"`); there
+    is no floating point anywhere.
 """
     def __init__(self, *, out_trade_no:str, total_fee:typing.Optional[int] = _DEFAULT, total_yuan:typing.Optional[str] = _DEFAULT, body:str, client_ip:str, attach:typing.Optional[str] = _DEFAULT, expire_minutes:typing.Optional[int] = _DEFAULT, traceid:typing.Optional[str] = _DEFAULT):
         self.out_trade_no = out_trade_no
@@ -1370,7 +1482,9 @@ class _UniffiFfiConverterTypeOrder(_UniffiConverterRustBuffer):
 
 class TradeState:
     """
-    API v2: the state of an order, as `orderquery` reports it.
+    The state of an order, as an order query reports it (API v2
+    `orderquery`, API v3 `/v3/pay/transactions/...`; both spell the states
+    alike).
 """
     def __init__(self):
         raise RuntimeError("TradeState cannot be instantiated directly")
@@ -1690,7 +1804,7 @@ class _UniffiFfiConverterTypeTradeState(_UniffiConverterRustBuffer):
 @dataclass
 class OrderStatus:
     """
-    API v2: an order's state, from `query_order`.
+    An order's state, from an order query.
 """
     def __init__(self, *, out_trade_no:str, transaction_id:typing.Optional[str], trade_state:TradeState, trade_state_desc:typing.Optional[str], total_fee:typing.Optional[int], time_end:typing.Optional[str]):
         self.out_trade_no = out_trade_no
@@ -1754,7 +1868,8 @@ class _UniffiFfiConverterTypeOrderStatus(_UniffiConverterRustBuffer):
 class PayParams:
     """
     What the app hands to the WeChat SDK (`PayReq`), plus the order's number
-    and amount for the server's records.
+    and amount for the server's records. Every API generation returns this
+    shape; only `sign` differs.
 """
     def __init__(self, *, appid:str, partnerid:str, prepayid:str, package:str, noncestr:str, timestamp:str, sign:str, out_trade_no:str, total_fee:int):
         self.appid = appid
@@ -1863,12 +1978,43 @@ class _UniffiFfiConverterMapStringString(_UniffiConverterRustBuffer):
             d[key] = val
         return d
 
+
+class _UniffiFfiConverterTypeFields:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterMapStringString.write(value, buf)
+
+    @staticmethod
+    def read(buf):
+        return _UniffiFfiConverterMapStringString.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterMapStringString.lift(value)
+
+    @staticmethod
+    def check_lower(value):
+        return _UniffiFfiConverterMapStringString.check_lower(value)
+
+    @staticmethod
+    def lower(value):
+        return _UniffiFfiConverterMapStringString.lower(value)
+
+
+Fields = dict[str, str]
+"""
+A message's fields by name: the parameters to sign, or every field of
+a verified notification.
+"""
+
+
 @dataclass
 class PaymentNotification:
     """
-    A verified payment notification (API v2, or the 2014 flow's query string).
+    A verified payment notification: the 2014 flow's query string, API v2's
+    XML, or API v3's decrypted transaction.
 """
-    def __init__(self, *, paid:bool, out_trade_no:str, transaction_id:str, total_fee:int, time_end:typing.Optional[str], attach:typing.Optional[str], fields:dict[str, str]):
+    def __init__(self, *, paid:bool, out_trade_no:str, transaction_id:str, total_fee:int, time_end:typing.Optional[str], attach:typing.Optional[str], fields:Fields):
         self.paid = paid
         self.out_trade_no = out_trade_no
         self.transaction_id = transaction_id
@@ -1909,7 +2055,7 @@ class _UniffiFfiConverterTypePaymentNotification(_UniffiConverterRustBuffer):
             total_fee=_UniffiFfiConverterUInt32.read(buf),
             time_end=_UniffiFfiConverterOptionalString.read(buf),
             attach=_UniffiFfiConverterOptionalString.read(buf),
-            fields=_UniffiFfiConverterMapStringString.read(buf),
+            fields=_UniffiFfiConverterTypeFields.read(buf),
         )
 
     @staticmethod
@@ -1920,7 +2066,7 @@ class _UniffiFfiConverterTypePaymentNotification(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.check_lower(value.total_fee)
         _UniffiFfiConverterOptionalString.check_lower(value.time_end)
         _UniffiFfiConverterOptionalString.check_lower(value.attach)
-        _UniffiFfiConverterMapStringString.check_lower(value.fields)
+        _UniffiFfiConverterTypeFields.check_lower(value.fields)
 
     @staticmethod
     def write(value, buf):
@@ -1930,14 +2076,14 @@ class _UniffiFfiConverterTypePaymentNotification(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.total_fee, buf)
         _UniffiFfiConverterOptionalString.write(value.time_end, buf)
         _UniffiFfiConverterOptionalString.write(value.attach, buf)
-        _UniffiFfiConverterMapStringString.write(value.fields, buf)
+        _UniffiFfiConverterTypeFields.write(value.fields, buf)
 
 @dataclass
 class RefundNotification:
     """
     A verified (decrypted) API v2 refund notification.
 """
-    def __init__(self, *, out_trade_no:str, out_refund_no:str, refund_id:str, total_fee:int, refund_fee:int, refund_status:str, fields:dict[str, str]):
+    def __init__(self, *, out_trade_no:str, out_refund_no:str, refund_id:str, total_fee:int, refund_fee:int, refund_status:str, fields:Fields):
         self.out_trade_no = out_trade_no
         self.out_refund_no = out_refund_no
         self.refund_id = refund_id
@@ -1978,7 +2124,7 @@ class _UniffiFfiConverterTypeRefundNotification(_UniffiConverterRustBuffer):
             total_fee=_UniffiFfiConverterUInt32.read(buf),
             refund_fee=_UniffiFfiConverterUInt32.read(buf),
             refund_status=_UniffiFfiConverterString.read(buf),
-            fields=_UniffiFfiConverterMapStringString.read(buf),
+            fields=_UniffiFfiConverterTypeFields.read(buf),
         )
 
     @staticmethod
@@ -1989,7 +2135,7 @@ class _UniffiFfiConverterTypeRefundNotification(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.check_lower(value.total_fee)
         _UniffiFfiConverterUInt32.check_lower(value.refund_fee)
         _UniffiFfiConverterString.check_lower(value.refund_status)
-        _UniffiFfiConverterMapStringString.check_lower(value.fields)
+        _UniffiFfiConverterTypeFields.check_lower(value.fields)
 
     @staticmethod
     def write(value, buf):
@@ -1999,12 +2145,12 @@ class _UniffiFfiConverterTypeRefundNotification(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.total_fee, buf)
         _UniffiFfiConverterUInt32.write(value.refund_fee, buf)
         _UniffiFfiConverterString.write(value.refund_status, buf)
-        _UniffiFfiConverterMapStringString.write(value.fields, buf)
+        _UniffiFfiConverterTypeFields.write(value.fields, buf)
 
 @dataclass
 class RefundReceipt:
     """
-    API v2: the gateway's receipt for a refund request.
+    The gateway's receipt for a refund request.
 """
     def __init__(self, *, out_refund_no:str, refund_id:str, refund_fee:int):
         self.out_refund_no = out_refund_no
@@ -2053,7 +2199,7 @@ class _UniffiFfiConverterTypeRefundReceipt(_UniffiConverterRustBuffer):
 
 class OrderRef:
     """
-    API v2: which order a query, close or refund is about.
+    Which order a query, close or refund is about.
 """
     def __init__(self):
         raise RuntimeError("OrderRef cannot be instantiated directly")
@@ -2069,7 +2215,7 @@ class OrderRef:
             self.value = value
             
             """
-        E.g. `A1001`.
+        E.g. `A1001`: 1 to 32 of `A-Z a-z 0-9 _ - | * @`.
 """
         
             pass
@@ -2092,7 +2238,8 @@ class OrderRef:
     @dataclass
     class TRANSACTION_ID:
         """
-        WeChat's transaction id (in the payment notification and `OrderStatus`).
+        WeChat's transaction id (in the payment notification and
+        `OrderStatus`).
 """
         
         def __init__(self, value:str):
@@ -2180,8 +2327,9 @@ class _UniffiFfiConverterTypeOrderRef(_UniffiConverterRustBuffer):
 @dataclass
 class RefundRequest:
     """
-    API v2: a refund to request. The amounts and `out_refund_no` are checked
-    before any network call (`InvalidArgument`).
+    A refund to request (API v2 and v3). The order, `out_refund_no`, the
+    amounts and `refund_desc` are checked before any network call
+    (`InvalidArgument`).
 """
     def __init__(self, *, order:OrderRef, out_refund_no:str, total_fee:int, refund_fee:int, refund_desc:typing.Optional[str] = _DEFAULT):
         self.order = order
@@ -2241,7 +2389,7 @@ class _UniffiFfiConverterTypeRefundRequest(_UniffiConverterRustBuffer):
 @dataclass
 class RefundStatus:
     """
-    API v2: one refund of an order, from `query_refunds`.
+    One refund of an order, from a refund query (API v2 `refundquery`).
 """
     def __init__(self, *, out_refund_no:str, refund_id:str, refund_fee:int, refund_status:str):
         self.out_refund_no = out_refund_no
@@ -2785,8 +2933,10 @@ class WxPayClientProtocol(typing.Protocol):
     
     def build_pay_params(self, order: Order) -> PayParams:
         """
-        Runs the whole flow for `order` (access_token, signed package,
-        `genprepay`) and returns the signed parameters for the app.
+        Creates the order and returns the signed parameters for the app
+        (2014 flow: access_token, signed package, `genprepay`; API v2
+        `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+        does not check raises `InvalidOrder` before any network call.
 """
         raise NotImplementedError
     def close_order(self, out_trade_no: str) -> None:
@@ -2919,8 +3069,10 @@ class WxPayClient(WxPayClientProtocol):
         return inst
     def build_pay_params(self, order: Order) -> PayParams:
         """
-        Runs the whole flow for `order` (access_token, signed package,
-        `genprepay`) and returns the signed parameters for the app.
+        Creates the order and returns the signed parameters for the app
+        (2014 flow: access_token, signed package, `genprepay`; API v2
+        `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+        does not check raises `InvalidOrder` before any network call.
 """
         
         _UniffiFfiConverterTypeOrder.check_lower(order)
@@ -3183,7 +3335,7 @@ class _UniffiFfiConverterTypeWxPayClient:
     @classmethod
     def write(cls, value: WxPayClient, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
-def sign(scheme: str,key: str,params: dict[str, str]) -> str:
+def sign(scheme: str,key: Secret,params: Fields) -> str:
     """
     Signs `params` with `scheme` and returns the hex signature. Schemes:
     `legacy-package` (the 2014 order package: MD5, upper-case, keyed with the
@@ -3195,13 +3347,13 @@ def sign(scheme: str,key: str,params: dict[str, str]) -> str:
     
     _UniffiFfiConverterString.check_lower(scheme)
 
-    _UniffiFfiConverterString.check_lower(key)
+    _UniffiFfiConverterTypeSecret.check_lower(key)
 
-    _UniffiFfiConverterMapStringString.check_lower(params)
+    _UniffiFfiConverterTypeFields.check_lower(params)
     _uniffi_lowered_args = (
         _UniffiFfiConverterString.lower(scheme),
-        _UniffiFfiConverterString.lower(key),
-        _UniffiFfiConverterMapStringString.lower(params),
+        _UniffiFfiConverterTypeSecret.lower(key),
+        _UniffiFfiConverterTypeFields.lower(params),
     )
     _uniffi_lift_return = _UniffiFfiConverterString.lift
     _uniffi_error_converter = _UniffiFfiConverterTypeWxPayError

@@ -627,8 +627,10 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol WxPayClientProtocol: AnyObject, Sendable {
     
     /**
-     * Runs the whole flow for `order` (access_token, signed package,
-     * `genprepay`) and returns the signed parameters for the app.
+     * Creates the order and returns the signed parameters for the app
+     * (2014 flow: access_token, signed package, `genprepay`; API v2
+     * `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+     * does not check raises `InvalidOrder` before any network call.
      */
     func buildPayParams(order: Order) throws  -> PayParams
     
@@ -788,8 +790,10 @@ public convenience init(config: Config)throws  {
 
     
     /**
-     * Runs the whole flow for `order` (access_token, signed package,
-     * `genprepay`) and returns the signed parameters for the app.
+     * Creates the order and returns the signed parameters for the app
+     * (2014 flow: access_token, signed package, `genprepay`; API v2
+     * `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+     * does not check raises `InvalidOrder` before any network call.
      */
 open func buildPayParams(order: Order)throws  -> PayParams  {
     return try  FfiConverterTypePayParams_lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
@@ -1017,55 +1021,56 @@ public func FfiConverterTypeWxPayClient_lower(_ value: WxPayClient) -> UInt64 {
  * once when the client is built (a bad file or password is `InvalidConfig`
  * naming `client_cert`).
  *
- * Give one of: `pem` (certificate and private key as inline PEM text);
+ * Give one of: `pem` (the certificate and private key as inline PEM text);
  * `cert_pem_file` (with `key_pem_file` when the key is in a file of its
  * own); or `pkcs12_file` with `pkcs12_password` (WeChat's
- * `apiclient_cert.p12`, whose password is the `mch_id`).
+ * `apiclient_cert.p12`, whose password is the `mch_id`; its legacy RC2/3DES
+ * encryption is supported).
  *
  * Holds secrets (`pem`, `pkcs12_password`): never log it.
  */
 public struct ClientCert: Equatable, Hashable {
     /**
-     * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+     * A PEM file holding the certificate (`apiclient_cert.pem`), and the key
      * unless `key_pem_file` is given.
      */
-    public var certPemFile: String?
+    public var certPemFile: PathBuf?
     /**
-     * A PEM file with the private key (`apiclient_key.pem`).
+     * A PEM file holding the private key (`apiclient_key.pem`).
      */
-    public var keyPemFile: String?
+    public var keyPemFile: PathBuf?
     /**
      * The certificate and private key as inline PEM text.
      */
-    public var pem: String?
+    public var pem: Secret?
     /**
      * A PKCS#12 file (`apiclient_cert.p12`).
      */
-    public var pkcs12File: String?
+    public var pkcs12File: PathBuf?
     /**
      * The PKCS#12 password (the `mch_id` for WeChat's files).
      */
-    public var pkcs12Password: String?
+    public var pkcs12Password: Secret?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+         * A PEM file holding the certificate (`apiclient_cert.pem`), and the key
          * unless `key_pem_file` is given.
-         */certPemFile: String? = nil, 
+         */certPemFile: PathBuf? = nil, 
         /**
-         * A PEM file with the private key (`apiclient_key.pem`).
-         */keyPemFile: String? = nil, 
+         * A PEM file holding the private key (`apiclient_key.pem`).
+         */keyPemFile: PathBuf? = nil, 
         /**
          * The certificate and private key as inline PEM text.
-         */pem: String? = nil, 
+         */pem: Secret? = nil, 
         /**
          * A PKCS#12 file (`apiclient_cert.p12`).
-         */pkcs12File: String? = nil, 
+         */pkcs12File: PathBuf? = nil, 
         /**
          * The PKCS#12 password (the `mch_id` for WeChat's files).
-         */pkcs12Password: String? = nil) {
+         */pkcs12Password: Secret? = nil) {
         self.certPemFile = certPemFile
         self.keyPemFile = keyPemFile
         self.pem = pem
@@ -1089,20 +1094,20 @@ public struct FfiConverterTypeClientCert: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientCert {
         return
             try ClientCert(
-                certPemFile: FfiConverterOptionString.read(from: &buf), 
-                keyPemFile: FfiConverterOptionString.read(from: &buf), 
-                pem: FfiConverterOptionString.read(from: &buf), 
-                pkcs12File: FfiConverterOptionString.read(from: &buf), 
-                pkcs12Password: FfiConverterOptionString.read(from: &buf)
+                certPemFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
+                keyPemFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
+                pem: FfiConverterOptionTypeSecret.read(from: &buf), 
+                pkcs12File: FfiConverterOptionTypePathBuf.read(from: &buf), 
+                pkcs12Password: FfiConverterOptionTypeSecret.read(from: &buf)
         )
     }
 
     public static func write(_ value: ClientCert, into buf: inout [UInt8]) {
-        FfiConverterOptionString.write(value.certPemFile, into: &buf)
-        FfiConverterOptionString.write(value.keyPemFile, into: &buf)
-        FfiConverterOptionString.write(value.pem, into: &buf)
-        FfiConverterOptionString.write(value.pkcs12File, into: &buf)
-        FfiConverterOptionString.write(value.pkcs12Password, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.certPemFile, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.keyPemFile, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.pem, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.pkcs12File, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.pkcs12Password, into: &buf)
     }
 }
 
@@ -1145,11 +1150,11 @@ public struct Config: Equatable, Hashable {
     /**
      * 2014 flow: the app secret; used only to fetch an access_token.
      */
-    public var appSecret: String?
+    public var appSecret: Secret?
     /**
      * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
      */
-    public var appKey: String?
+    public var appKey: Secret?
     /**
      * 2014 flow: the Tenpay merchant number (`partner`).
      */
@@ -1157,14 +1162,15 @@ public struct Config: Equatable, Hashable {
     /**
      * 2014 flow: the merchant key of the package MD5 signature.
      */
-    public var partnerKey: String?
+    public var partnerKey: Secret?
     /**
-     * Where WeChat posts the asynchronous payment (and v2 refund) result.
+     * Where WeChat posts the asynchronous payment (and refund) result.
      */
     public var notifyUrl: String
     /**
      * The gateway base URL; default the generation's production gateway
-     * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
+     * (`https://api.weixin.qq.com`, v2 and v3
+     * `https://api.mch.weixin.qq.com`).
      */
     public var apiBase: String?
     /**
@@ -1186,7 +1192,7 @@ public struct Config: Equatable, Hashable {
      */
     public var tokenStoreFallback: Bool?
     /**
-     * The API generation: `legacy` (the default) or `v2`.
+     * The API generation: `legacy` (the default), `v2` or `v3`.
      */
     public var api: String?
     /**
@@ -1196,7 +1202,7 @@ public struct Config: Equatable, Hashable {
     /**
      * API v2: the 32-character API key of every signature.
      */
-    public var apiKey: String?
+    public var apiKey: Secret?
     /**
      * API v2: `MD5` (the default) or `HMAC-SHA256`.
      */
@@ -1218,11 +1224,11 @@ public struct Config: Equatable, Hashable {
     /**
      * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
      */
-    public var merchantPrivateKey: String?
+    public var merchantPrivateKey: Secret?
     /**
      * API v3: a file holding that key (`apiclient_key.pem`).
      */
-    public var merchantPrivateKeyFile: String?
+    public var merchantPrivateKeyFile: PathBuf?
     /**
      * API v3: the serial number of the merchant's certificate.
      */
@@ -1230,7 +1236,7 @@ public struct Config: Equatable, Hashable {
     /**
      * API v3: the API v3 key (exactly 32 bytes).
      */
-    public var apiV3Key: String?
+    public var apiV3Key: Secret?
     /**
      * API v3, public-key mode: WeChat Pay's public key as PEM text.
      */
@@ -1238,7 +1244,7 @@ public struct Config: Equatable, Hashable {
     /**
      * API v3, public-key mode: a file holding that key.
      */
-    public var wechatpayPublicKeyFile: String?
+    public var wechatpayPublicKeyFile: PathBuf?
     /**
      * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
      */
@@ -1257,22 +1263,23 @@ public struct Config: Equatable, Hashable {
          */appid: String, 
         /**
          * 2014 flow: the app secret; used only to fetch an access_token.
-         */appSecret: String? = nil, 
+         */appSecret: Secret? = nil, 
         /**
          * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
-         */appKey: String? = nil, 
+         */appKey: Secret? = nil, 
         /**
          * 2014 flow: the Tenpay merchant number (`partner`).
          */partnerId: String? = nil, 
         /**
          * 2014 flow: the merchant key of the package MD5 signature.
-         */partnerKey: String? = nil, 
+         */partnerKey: Secret? = nil, 
         /**
-         * Where WeChat posts the asynchronous payment (and v2 refund) result.
+         * Where WeChat posts the asynchronous payment (and refund) result.
          */notifyUrl: String, 
         /**
          * The gateway base URL; default the generation's production gateway
-         * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
+         * (`https://api.weixin.qq.com`, v2 and v3
+         * `https://api.mch.weixin.qq.com`).
          */apiBase: String? = nil, 
         /**
          * 2014 flow: `UTF-8` (the default) or `GBK`.
@@ -1289,14 +1296,14 @@ public struct Config: Equatable, Hashable {
          * store is unreachable, instead of failing; default false.
          */tokenStoreFallback: Bool? = nil, 
         /**
-         * The API generation: `legacy` (the default) or `v2`.
+         * The API generation: `legacy` (the default), `v2` or `v3`.
          */api: String? = nil, 
         /**
          * API v2: the merchant id.
          */mchId: String? = nil, 
         /**
          * API v2: the 32-character API key of every signature.
-         */apiKey: String? = nil, 
+         */apiKey: Secret? = nil, 
         /**
          * API v2: `MD5` (the default) or `HMAC-SHA256`.
          */signType: String? = nil, 
@@ -1313,22 +1320,22 @@ public struct Config: Equatable, Hashable {
          */mchid: String? = nil, 
         /**
          * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
-         */merchantPrivateKey: String? = nil, 
+         */merchantPrivateKey: Secret? = nil, 
         /**
          * API v3: a file holding that key (`apiclient_key.pem`).
-         */merchantPrivateKeyFile: String? = nil, 
+         */merchantPrivateKeyFile: PathBuf? = nil, 
         /**
          * API v3: the serial number of the merchant's certificate.
          */merchantSerialNo: String? = nil, 
         /**
          * API v3: the API v3 key (exactly 32 bytes).
-         */apiV3Key: String? = nil, 
+         */apiV3Key: Secret? = nil, 
         /**
          * API v3, public-key mode: WeChat Pay's public key as PEM text.
          */wechatpayPublicKey: String? = nil, 
         /**
          * API v3, public-key mode: a file holding that key.
-         */wechatpayPublicKeyFile: String? = nil, 
+         */wechatpayPublicKeyFile: PathBuf? = nil, 
         /**
          * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
          */wechatpayPublicKeyId: String? = nil, 
@@ -1381,10 +1388,10 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         return
             try Config(
                 appid: FfiConverterString.read(from: &buf), 
-                appSecret: FfiConverterOptionString.read(from: &buf), 
-                appKey: FfiConverterOptionString.read(from: &buf), 
+                appSecret: FfiConverterOptionTypeSecret.read(from: &buf), 
+                appKey: FfiConverterOptionTypeSecret.read(from: &buf), 
                 partnerId: FfiConverterOptionString.read(from: &buf), 
-                partnerKey: FfiConverterOptionString.read(from: &buf), 
+                partnerKey: FfiConverterOptionTypeSecret.read(from: &buf), 
                 notifyUrl: FfiConverterString.read(from: &buf), 
                 apiBase: FfiConverterOptionString.read(from: &buf), 
                 inputCharset: FfiConverterOptionString.read(from: &buf), 
@@ -1393,17 +1400,17 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 tokenStoreFallback: FfiConverterOptionBool.read(from: &buf), 
                 api: FfiConverterOptionString.read(from: &buf), 
                 mchId: FfiConverterOptionString.read(from: &buf), 
-                apiKey: FfiConverterOptionString.read(from: &buf), 
+                apiKey: FfiConverterOptionTypeSecret.read(from: &buf), 
                 signType: FfiConverterOptionString.read(from: &buf), 
                 clientCert: FfiConverterOptionTypeClientCert.read(from: &buf), 
                 sandbox: FfiConverterOptionBool.read(from: &buf), 
                 mchid: FfiConverterOptionString.read(from: &buf), 
-                merchantPrivateKey: FfiConverterOptionString.read(from: &buf), 
-                merchantPrivateKeyFile: FfiConverterOptionString.read(from: &buf), 
+                merchantPrivateKey: FfiConverterOptionTypeSecret.read(from: &buf), 
+                merchantPrivateKeyFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
                 merchantSerialNo: FfiConverterOptionString.read(from: &buf), 
-                apiV3Key: FfiConverterOptionString.read(from: &buf), 
+                apiV3Key: FfiConverterOptionTypeSecret.read(from: &buf), 
                 wechatpayPublicKey: FfiConverterOptionString.read(from: &buf), 
-                wechatpayPublicKeyFile: FfiConverterOptionString.read(from: &buf), 
+                wechatpayPublicKeyFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
                 wechatpayPublicKeyId: FfiConverterOptionString.read(from: &buf), 
                 platformCertRefreshSecs: FfiConverterOptionUInt64.read(from: &buf)
         )
@@ -1411,10 +1418,10 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
 
     public static func write(_ value: Config, into buf: inout [UInt8]) {
         FfiConverterString.write(value.appid, into: &buf)
-        FfiConverterOptionString.write(value.appSecret, into: &buf)
-        FfiConverterOptionString.write(value.appKey, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.appSecret, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.appKey, into: &buf)
         FfiConverterOptionString.write(value.partnerId, into: &buf)
-        FfiConverterOptionString.write(value.partnerKey, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.partnerKey, into: &buf)
         FfiConverterString.write(value.notifyUrl, into: &buf)
         FfiConverterOptionString.write(value.apiBase, into: &buf)
         FfiConverterOptionString.write(value.inputCharset, into: &buf)
@@ -1423,17 +1430,17 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionBool.write(value.tokenStoreFallback, into: &buf)
         FfiConverterOptionString.write(value.api, into: &buf)
         FfiConverterOptionString.write(value.mchId, into: &buf)
-        FfiConverterOptionString.write(value.apiKey, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.apiKey, into: &buf)
         FfiConverterOptionString.write(value.signType, into: &buf)
         FfiConverterOptionTypeClientCert.write(value.clientCert, into: &buf)
         FfiConverterOptionBool.write(value.sandbox, into: &buf)
         FfiConverterOptionString.write(value.mchid, into: &buf)
-        FfiConverterOptionString.write(value.merchantPrivateKey, into: &buf)
-        FfiConverterOptionString.write(value.merchantPrivateKeyFile, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.merchantPrivateKey, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.merchantPrivateKeyFile, into: &buf)
         FfiConverterOptionString.write(value.merchantSerialNo, into: &buf)
-        FfiConverterOptionString.write(value.apiV3Key, into: &buf)
+        FfiConverterOptionTypeSecret.write(value.apiV3Key, into: &buf)
         FfiConverterOptionString.write(value.wechatpayPublicKey, into: &buf)
-        FfiConverterOptionString.write(value.wechatpayPublicKeyFile, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.wechatpayPublicKeyFile, into: &buf)
         FfiConverterOptionString.write(value.wechatpayPublicKeyId, into: &buf)
         FfiConverterOptionUInt64.write(value.platformCertRefreshSecs, into: &buf)
     }
@@ -1456,11 +1463,13 @@ public func FfiConverterTypeConfig_lower(_ value: Config) -> RustBuffer {
 
 
 /**
- * An order to pay; validated by `build_pay_params` before any network call.
+ * An order to pay, as the merchant gives it: its fields before they are
+ * checked. `build_pay_params` checks every field before any network call;
+ * an error names the field at fault.
  *
  * The amount is exactly one of `total_fee` (integer fen) or `total_yuan` (a
- * decimal string of yuan with at most two decimals, e.g. `"19.99"`); there is
- * no floating point anywhere.
+ * decimal string of yuan with at most two decimals, e.g. `"19.99"`); there
+ * is no floating point anywhere.
  */
 public struct Order: Equatable, Hashable {
     /**
@@ -1472,7 +1481,8 @@ public struct Order: Equatable, Hashable {
      */
     public var totalFee: UInt32?
     /**
-     * The amount as a decimal string of yuan, or `None` when `total_fee` is given.
+     * The amount as a decimal string of yuan, or `None` when `total_fee` is
+     * given.
      */
     public var totalYuan: String?
     /**
@@ -1492,7 +1502,8 @@ public struct Order: Equatable, Hashable {
      */
     public var expireMinutes: UInt32?
     /**
-     * The `traceid` sent with `genprepay`; default the `out_trade_no`.
+     * The `traceid` sent with the 2014 flow's `genprepay` (1 to 64
+     * printable ASCII characters); default the `out_trade_no`.
      */
     public var traceid: String?
 
@@ -1506,7 +1517,8 @@ public struct Order: Equatable, Hashable {
          * The amount in fen, or `None` when `total_yuan` is given.
          */totalFee: UInt32? = nil, 
         /**
-         * The amount as a decimal string of yuan, or `None` when `total_fee` is given.
+         * The amount as a decimal string of yuan, or `None` when `total_fee` is
+         * given.
          */totalYuan: String? = nil, 
         /**
          * The product description (at most 128 bytes of UTF-8).
@@ -1521,7 +1533,8 @@ public struct Order: Equatable, Hashable {
          * How long the order stays payable, 5 to 10080 minutes; default 20.
          */expireMinutes: UInt32? = nil, 
         /**
-         * The `traceid` sent with `genprepay`; default the `out_trade_no`.
+         * The `traceid` sent with the 2014 flow's `genprepay` (1 to 64
+         * printable ASCII characters); default the `out_trade_no`.
          */traceid: String? = nil) {
         self.outTradeNo = outTradeNo
         self.totalFee = totalFee
@@ -1589,7 +1602,7 @@ public func FfiConverterTypeOrder_lower(_ value: Order) -> RustBuffer {
 
 
 /**
- * API v2: an order's state, from `query_order`.
+ * An order's state, from an order query.
  */
 public struct OrderStatus: Equatable, Hashable {
     /**
@@ -1613,7 +1626,8 @@ public struct OrderStatus: Equatable, Hashable {
      */
     public var totalFee: UInt32?
     /**
-     * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+     * When it was paid: API v2 `yyyyMMddHHmmss` (Beijing time), API v3
+     * RFC 3339 (e.g. `2018-06-08T10:34:56+08:00`).
      */
     public var timeEnd: String?
 
@@ -1636,7 +1650,8 @@ public struct OrderStatus: Equatable, Hashable {
          * The amount in fen, when the gateway reports it.
          */totalFee: UInt32?, 
         /**
-         * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+         * When it was paid: API v2 `yyyyMMddHHmmss` (Beijing time), API v3
+         * RFC 3339 (e.g. `2018-06-08T10:34:56+08:00`).
          */timeEnd: String?) {
         self.outTradeNo = outTradeNo
         self.transactionId = transactionId
@@ -1699,7 +1714,8 @@ public func FfiConverterTypeOrderStatus_lower(_ value: OrderStatus) -> RustBuffe
 
 /**
  * What the app hands to the WeChat SDK (`PayReq`), plus the order's number
- * and amount for the server's records.
+ * and amount for the server's records. Every API generation returns this
+ * shape; only `sign` differs.
  */
 public struct PayParams: Equatable, Hashable {
     /**
@@ -1707,7 +1723,8 @@ public struct PayParams: Equatable, Hashable {
      */
     public var appid: String
     /**
-     * The merchant number.
+     * The merchant number (2014 `partner_id`, API v2 `mch_id`, API v3
+     * `mchid`).
      */
     public var partnerid: String
     /**
@@ -1715,7 +1732,8 @@ public struct PayParams: Equatable, Hashable {
      */
     public var prepayid: String
     /**
-     * Always `Sign=WXPay` (Android's SDK calls it `packageValue`).
+     * Always `Sign=WXPay` (Android's SDK calls it `packageValue`; iOS
+     * `package`).
      */
     public var package: String
     /**
@@ -1727,7 +1745,13 @@ public struct PayParams: Equatable, Hashable {
      */
     public var timestamp: String
     /**
-     * The SHA1 signature (40 lower-case hex digits).
+     * The signature, by generation. 2014 flow: SHA1 over `appid, appkey,
+     * noncestr, package, partnerid, prepayid, timestamp`, 40 lower-case hex
+     * digits. API v2: the merchant's `sign_type` over `appid, noncestr,
+     * package, partnerid, prepayid, timestamp` keyed with the API key: MD5
+     * (32 upper-case hex digits) or HMAC-SHA256 (64). API v3: SHA256 with
+     * RSA over `appid\ntimestamp\nnoncestr\nprepayid\n` with the
+     * merchant's private key, in base64 (344 characters for a 2048-bit key).
      */
     public var sign: String
     /**
@@ -1746,13 +1770,15 @@ public struct PayParams: Equatable, Hashable {
          * The app id.
          */appid: String, 
         /**
-         * The merchant number.
+         * The merchant number (2014 `partner_id`, API v2 `mch_id`, API v3
+         * `mchid`).
          */partnerid: String, 
         /**
          * The prepay id from the gateway.
          */prepayid: String, 
         /**
-         * Always `Sign=WXPay` (Android's SDK calls it `packageValue`).
+         * Always `Sign=WXPay` (Android's SDK calls it `packageValue`; iOS
+         * `package`).
          */package: String, 
         /**
          * The nonce the signature covers.
@@ -1761,7 +1787,13 @@ public struct PayParams: Equatable, Hashable {
          * Unix seconds, as a string of 10 digits.
          */timestamp: String, 
         /**
-         * The SHA1 signature (40 lower-case hex digits).
+         * The signature, by generation. 2014 flow: SHA1 over `appid, appkey,
+         * noncestr, package, partnerid, prepayid, timestamp`, 40 lower-case hex
+         * digits. API v2: the merchant's `sign_type` over `appid, noncestr,
+         * package, partnerid, prepayid, timestamp` keyed with the API key: MD5
+         * (32 upper-case hex digits) or HMAC-SHA256 (64). API v3: SHA256 with
+         * RSA over `appid\ntimestamp\nnoncestr\nprepayid\n` with the
+         * merchant's private key, in base64 (344 characters for a 2048-bit key).
          */sign: String, 
         /**
          * The merchant's trade number (not sent to the SDK).
@@ -1838,12 +1870,14 @@ public func FfiConverterTypePayParams_lower(_ value: PayParams) -> RustBuffer {
 
 
 /**
- * A verified payment notification (API v2, or the 2014 flow's query string).
+ * A verified payment notification: the 2014 flow's query string, API v2's
+ * XML, or API v3's decrypted transaction.
  */
 public struct PaymentNotification: Equatable, Hashable {
     /**
-     * True when the payment succeeded; a verified failure is still
-     * acknowledged with the success reply.
+     * True when the payment succeeded (2014 `trade_state` 0, API v2
+     * `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
+     * failure is still acknowledged with the success reply.
      */
     public var paid: Bool
     /**
@@ -1859,7 +1893,9 @@ public struct PaymentNotification: Equatable, Hashable {
      */
     public var totalFee: UInt32
     /**
-     * When the payment completed (`yyyyMMddHHmmss`), if given.
+     * When the payment completed, if given: 2014 and API v2
+     * `yyyyMMddHHmmss` (Beijing time), API v3 RFC 3339 (`success_time`,
+     * e.g. `2018-06-08T10:34:56+08:00`).
      */
     public var timeEnd: String?
     /**
@@ -1867,16 +1903,18 @@ public struct PaymentNotification: Equatable, Hashable {
      */
     public var attach: String?
     /**
-     * Every field of the message, verified.
+     * Every field of the message, verified (API v3: the string fields of
+     * the decrypted transaction).
      */
-    public var fields: [String: String]
+    public var fields: Fields
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * True when the payment succeeded; a verified failure is still
-         * acknowledged with the success reply.
+         * True when the payment succeeded (2014 `trade_state` 0, API v2
+         * `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
+         * failure is still acknowledged with the success reply.
          */paid: Bool, 
         /**
          * The merchant's trade number.
@@ -1888,14 +1926,17 @@ public struct PaymentNotification: Equatable, Hashable {
          * The amount in fen.
          */totalFee: UInt32, 
         /**
-         * When the payment completed (`yyyyMMddHHmmss`), if given.
+         * When the payment completed, if given: 2014 and API v2
+         * `yyyyMMddHHmmss` (Beijing time), API v3 RFC 3339 (`success_time`,
+         * e.g. `2018-06-08T10:34:56+08:00`).
          */timeEnd: String?, 
         /**
          * The merchant's attached data, if any.
          */attach: String?, 
         /**
-         * Every field of the message, verified.
-         */fields: [String: String]) {
+         * Every field of the message, verified (API v3: the string fields of
+         * the decrypted transaction).
+         */fields: Fields) {
         self.paid = paid
         self.outTradeNo = outTradeNo
         self.transactionId = transactionId
@@ -1927,7 +1968,7 @@ public struct FfiConverterTypePaymentNotification: FfiConverterRustBuffer {
                 totalFee: FfiConverterUInt32.read(from: &buf), 
                 timeEnd: FfiConverterOptionString.read(from: &buf), 
                 attach: FfiConverterOptionString.read(from: &buf), 
-                fields: FfiConverterDictionaryStringString.read(from: &buf)
+                fields: FfiConverterTypeFields.read(from: &buf)
         )
     }
 
@@ -1938,7 +1979,7 @@ public struct FfiConverterTypePaymentNotification: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.totalFee, into: &buf)
         FfiConverterOptionString.write(value.timeEnd, into: &buf)
         FfiConverterOptionString.write(value.attach, into: &buf)
-        FfiConverterDictionaryStringString.write(value.fields, into: &buf)
+        FfiConverterTypeFields.write(value.fields, into: &buf)
     }
 }
 
@@ -1989,7 +2030,7 @@ public struct RefundNotification: Equatable, Hashable {
     /**
      * Every decrypted field.
      */
-    public var fields: [String: String]
+    public var fields: Fields
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2014,7 +2055,7 @@ public struct RefundNotification: Equatable, Hashable {
          */refundStatus: String, 
         /**
          * Every decrypted field.
-         */fields: [String: String]) {
+         */fields: Fields) {
         self.outTradeNo = outTradeNo
         self.outRefundNo = outRefundNo
         self.refundId = refundId
@@ -2046,7 +2087,7 @@ public struct FfiConverterTypeRefundNotification: FfiConverterRustBuffer {
                 totalFee: FfiConverterUInt32.read(from: &buf), 
                 refundFee: FfiConverterUInt32.read(from: &buf), 
                 refundStatus: FfiConverterString.read(from: &buf), 
-                fields: FfiConverterDictionaryStringString.read(from: &buf)
+                fields: FfiConverterTypeFields.read(from: &buf)
         )
     }
 
@@ -2057,7 +2098,7 @@ public struct FfiConverterTypeRefundNotification: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.totalFee, into: &buf)
         FfiConverterUInt32.write(value.refundFee, into: &buf)
         FfiConverterString.write(value.refundStatus, into: &buf)
-        FfiConverterDictionaryStringString.write(value.fields, into: &buf)
+        FfiConverterTypeFields.write(value.fields, into: &buf)
     }
 }
 
@@ -2078,7 +2119,7 @@ public func FfiConverterTypeRefundNotification_lower(_ value: RefundNotification
 
 
 /**
- * API v2: the gateway's receipt for a refund request.
+ * The gateway's receipt for a refund request.
  */
 public struct RefundReceipt: Equatable, Hashable {
     /**
@@ -2157,8 +2198,9 @@ public func FfiConverterTypeRefundReceipt_lower(_ value: RefundReceipt) -> RustB
 
 
 /**
- * API v2: a refund to request. The amounts and `out_refund_no` are checked
- * before any network call (`InvalidArgument`).
+ * A refund to request (API v2 and v3). The order, `out_refund_no`, the
+ * amounts and `refund_desc` are checked before any network call
+ * (`InvalidArgument`).
  */
 public struct RefundRequest: Equatable, Hashable {
     /**
@@ -2166,8 +2208,8 @@ public struct RefundRequest: Equatable, Hashable {
      */
     public var order: OrderRef
     /**
-     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
-     * the same number retried is not paid twice.
+     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`,
+     * unique per refund); the same number retried is not paid twice.
      */
     public var outRefundNo: String
     /**
@@ -2179,7 +2221,7 @@ public struct RefundRequest: Equatable, Hashable {
      */
     public var refundFee: UInt32
     /**
-     * A reason shown to the user.
+     * A reason shown to the user (at most 80 characters).
      */
     public var refundDesc: String?
 
@@ -2190,8 +2232,8 @@ public struct RefundRequest: Equatable, Hashable {
          * The order to refund.
          */order: OrderRef, 
         /**
-         * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
-         * the same number retried is not paid twice.
+         * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`,
+         * unique per refund); the same number retried is not paid twice.
          */outRefundNo: String, 
         /**
          * The order's total amount in fen.
@@ -2200,7 +2242,7 @@ public struct RefundRequest: Equatable, Hashable {
          * The amount to refund in fen (at most `total_fee`).
          */refundFee: UInt32, 
         /**
-         * A reason shown to the user.
+         * A reason shown to the user (at most 80 characters).
          */refundDesc: String? = nil) {
         self.order = order
         self.outRefundNo = outRefundNo
@@ -2259,7 +2301,7 @@ public func FfiConverterTypeRefundRequest_lower(_ value: RefundRequest) -> RustB
 
 
 /**
- * API v2: one refund of an order, from `query_refunds`.
+ * One refund of an order, from a refund query (API v2 `refundquery`).
  */
 public struct RefundStatus: Equatable, Hashable {
     /**
@@ -2348,7 +2390,7 @@ public func FfiConverterTypeRefundStatus_lower(_ value: RefundStatus) -> RustBuf
 
 
 /**
- * API v2: which order a query, close or refund is about.
+ * Which order a query, close or refund is about.
  */
 
 public enum OrderRef: Equatable, Hashable {
@@ -2358,11 +2400,12 @@ public enum OrderRef: Equatable, Hashable {
      */
     case outTradeNo(
         /**
-         * E.g. `A1001`.
+         * E.g. `A1001`: 1 to 32 of `A-Z a-z 0-9 _ - | * @`.
          */value: String
     )
     /**
-     * WeChat's transaction id (in the payment notification and `OrderStatus`).
+     * WeChat's transaction id (in the payment notification and
+     * `OrderStatus`).
      */
     case transactionId(
         /**
@@ -2435,7 +2478,9 @@ public func FfiConverterTypeOrderRef_lower(_ value: OrderRef) -> RustBuffer {
 
 
 /**
- * API v2: the state of an order, as `orderquery` reports it.
+ * The state of an order, as an order query reports it (API v2
+ * `orderquery`, API v3 `/v3/pay/transactions/...`; both spell the states
+ * alike).
  */
 
 public enum TradeState: Equatable, Hashable {
@@ -3042,6 +3087,54 @@ fileprivate struct FfiConverterOptionTypeClientCert: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePathBuf: FfiConverterRustBuffer {
+    typealias SwiftType = PathBuf?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePathBuf.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePathBuf.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSecret: FfiConverterRustBuffer {
+    typealias SwiftType = Secret?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSecret.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSecret.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRefundStatus: FfiConverterRustBuffer {
     typealias SwiftType = [RefundStatus]
 
@@ -3089,6 +3182,137 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         return dict
     }
 }
+
+
+/**
+ * A message's fields by name: the parameters to sign, or every field of
+ * a verified notification.
+ */
+public typealias Fields = [String: String]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFields: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Fields {
+        return try FfiConverterDictionaryStringString.read(from: &buf)
+    }
+
+    public static func write(_ value: Fields, into buf: inout [UInt8]) {
+        return FfiConverterDictionaryStringString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Fields {
+        return try FfiConverterDictionaryStringString.lift(value)
+    }
+
+    public static func lower(_ value: Fields) -> RustBuffer {
+        return FfiConverterDictionaryStringString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFields_lift(_ value: RustBuffer) throws -> Fields {
+    return try FfiConverterTypeFields.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFields_lower(_ value: Fields) -> RustBuffer {
+    return FfiConverterTypeFields.lower(value)
+}
+
+
+
+/**
+ * A file's path.
+ */
+public typealias PathBuf = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePathBuf: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PathBuf {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: PathBuf, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> PathBuf {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: PathBuf) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePathBuf_lift(_ value: RustBuffer) throws -> PathBuf {
+    return try FfiConverterTypePathBuf.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePathBuf_lower(_ value: PathBuf) -> RustBuffer {
+    return FfiConverterTypePathBuf.lower(value)
+}
+
+
+
+/**
+ * A secret (a key, a password, PEM text of a private key): a plain
+ * string here, kept redacted and zeroized in the library. Never log it.
+ */
+public typealias Secret = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecret: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Secret {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: Secret, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Secret {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: Secret) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecret_lift(_ value: RustBuffer) throws -> Secret {
+    return try FfiConverterTypeSecret.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecret_lower(_ value: Secret) -> RustBuffer {
+    return FfiConverterTypeSecret.lower(value)
+}
+
 /**
  * Signs `params` with `scheme` and returns the hex signature. Schemes:
  * `legacy-package` (the 2014 order package: MD5, upper-case, keyed with the
@@ -3097,13 +3321,13 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
  * v2, upper-case, keyed with the API key). Raises `InvalidArgument` for an
  * unknown scheme or a parameter the scheme refuses (e.g. `appkey`).
  */
-public func sign(scheme: String, key: String, params: [String: String])throws  -> String  {
+public func sign(scheme: String, key: Secret, params: Fields)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWxPayError_lift) {
         uniffiCallStatus in
     uniffi_wxpay_fn_func_sign(
         FfiConverterString.lower(scheme),
-        FfiConverterString.lower(key),
-        FfiConverterDictionaryStringString.lower(params),uniffiCallStatus
+        FfiConverterTypeSecret_lower(key),
+        FfiConverterTypeFields_lower(params),uniffiCallStatus
     )
 })
 }
@@ -3123,43 +3347,43 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_wxpay_checksum_func_sign() != 3211) {
+    if (uniffi_wxpay_checksum_func_sign() != 21520) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 47640) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() != 29474) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 58188) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_close_order() != 11339) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 12315) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_download_certificates() != 31617) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 13600) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() != 49438) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 22037) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() != 985) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 54412) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_order() != 11785) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 55757) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_query_refunds() != 17035) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 4520) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_refund() != 5983) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 50991) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() != 23328) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 3500) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() != 16467) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 64699) {
+    if (uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() != 29121) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 56536) {
+    if (uniffi_wxpay_checksum_constructor_wxpayclient_new() != 24383) {
         return InitializationResult.apiChecksumMismatch
     }
 

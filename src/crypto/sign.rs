@@ -35,6 +35,21 @@ use crate::util::secret::Secret;
 /// Fields to sign, sorted by key in byte order.
 pub type Fields = BTreeMap<String, String>;
 
+// uniffi has no `BTreeMap`; its map is bridged, so a message's fields keep
+// one Rust type (sorted, for canonical strings and stable JSON) everywhere.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(
+    /// A message's fields by name: the parameters to sign, or every field of
+    /// a verified notification.
+    Fields,
+    std::collections::HashMap<String, String>,
+    {
+        remote,
+        lower: |fields| fields.into_iter().collect(),
+        try_lift: |map| Ok(map.into_iter().collect()),
+    }
+);
+
 /// Fields that are never part of a legacy-sha1 canonical string.
 const SHA1_SIGNATURE_FIELDS: [&str; 3] = ["sign", "app_signature", "sign_method"];
 

@@ -9,7 +9,7 @@ mod refund;
 mod trade;
 
 pub use notification::{PaymentNotification, RefundNotification};
-pub use order::Order;
+pub use order::{Order, OrderFields};
 pub use pay_params::{PayParams, APP_PACKAGE};
 pub use refund::{RefundReceipt, RefundRequest, RefundStatus, MAX_REFUND_DESC_CHARS};
 pub use trade::{OrderRef, OrderStatus, TradeState};

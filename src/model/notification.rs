@@ -1,14 +1,17 @@
 //! Verified notifications, as every generation reports them.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-/// A verified payment notification (2014 or v2).
+use crate::crypto::sign::Fields;
+
+/// A verified payment notification: the 2014 flow's query string, API v2's
+/// XML, or API v3's decrypted transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PaymentNotification {
-    /// True when the payment succeeded (`result_code` SUCCESS, or 2014's
-    /// `trade_state` 0); a verified failure is still acknowledged.
+    /// True when the payment succeeded (2014 `trade_state` 0, API v2
+    /// `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
+    /// failure is still acknowledged with the success reply.
     pub paid: bool,
     /// The merchant's trade number.
     pub out_trade_no: String,
@@ -16,16 +19,20 @@ pub struct PaymentNotification {
     pub transaction_id: String,
     /// The amount in fen.
     pub total_fee: u32,
-    /// When the payment completed (`yyyyMMddHHmmss`), if given.
+    /// When the payment completed, if given: 2014 and API v2
+    /// `yyyyMMddHHmmss` (Beijing time), API v3 RFC 3339 (`success_time`,
+    /// e.g. `2018-06-08T10:34:56+08:00`).
     pub time_end: Option<String>,
     /// The merchant's attached data, if any.
     pub attach: Option<String>,
-    /// Every field of the message, verified.
-    pub fields: BTreeMap<String, String>,
+    /// Every field of the message, verified (API v3: the string fields of
+    /// the decrypted transaction).
+    pub fields: Fields,
 }
 
 /// A verified (decrypted) API v2 refund notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundNotification {
     /// The merchant's trade number.
     pub out_trade_no: String,
@@ -40,5 +47,5 @@ pub struct RefundNotification {
     /// `SUCCESS`, `CHANGE` or `REFUNDCLOSE`.
     pub refund_status: String,
     /// Every decrypted field.
-    pub fields: BTreeMap<String, String>,
+    pub fields: Fields,
 }

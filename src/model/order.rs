@@ -1,8 +1,10 @@
 //! An order to pay: what the merchant's server knows when the app asks to pay.
 //!
 //! An [`Order`] is valid by construction: every field is checked when it is
-//! built, from JSON or from Rust, so a bad amount or id fails before any
-//! network call, with an error naming the field.
+//! built, from JSON, from [`OrderFields`] or from Rust, so a bad amount or id
+//! fails before any network call, with an error naming the field.
+//! [`OrderFields`] is the order as given, before those checks: a JSON
+//! document is read into it, and it is the bindings' `Order` record.
 
 use std::net::Ipv4Addr;
 
@@ -28,7 +30,7 @@ pub const EXPIRE_MINUTES_RANGE: std::ops::RangeInclusive<u32> = 5..=10_080;
 ///  "client_ip": "196.168.1.1", "attach": "x", "expire_minutes": 30}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Map<String, Value>", into = "OrderJson")]
+#[serde(try_from = "Map<String, Value>", into = "OrderFields")]
 pub struct Order {
     out_trade_no: String,
     total_fee: Fen,
@@ -138,6 +140,109 @@ impl Order {
     }
 }
 
+/// An order to pay, as the merchant gives it: its fields before they are
+/// checked. `build_pay_params` checks every field before any network call;
+/// an error names the field at fault.
+///
+/// The amount is exactly one of `total_fee` (integer fen) or `total_yuan` (a
+/// decimal string of yuan with at most two decimals, e.g. `"19.99"`); there
+/// is no floating point anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "Order"))]
+pub struct OrderFields {
+    /// The merchant's trade number (1 to 32 of `A-Z a-z 0-9 _ - | * @`).
+    pub out_trade_no: String,
+    /// The amount in fen, or `None` when `total_yuan` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub total_fee: Option<u32>,
+    /// The amount as a decimal string of yuan, or `None` when `total_fee` is
+    /// given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub total_yuan: Option<String>,
+    /// The product description (at most 128 bytes of UTF-8).
+    pub body: String,
+    /// The paying phone's IPv4 address, dotted decimal.
+    pub client_ip: String,
+    /// Merchant data echoed in the payment notification (at most 127 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub attach: Option<String>,
+    /// How long the order stays payable, 5 to 10080 minutes; default 20.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub expire_minutes: Option<u32>,
+    /// The `traceid` sent with the 2014 flow's `genprepay` (1 to 64
+    /// printable ASCII characters); default the `out_trade_no`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub traceid: Option<String>,
+}
+
+impl TryFrom<OrderFields> for Order {
+    type Error = Error;
+
+    /// Checks every field, the amount first; the error names the first
+    /// field at fault.
+    fn try_from(fields: OrderFields) -> Result<Order> {
+        let total_fee = amount(fields.total_fee, fields.total_yuan)?;
+        let mut order = Order::new(
+            &fields.out_trade_no,
+            total_fee,
+            &fields.body,
+            &fields.client_ip,
+        )?;
+        if let Some(attach) = &fields.attach {
+            order = order.with_attach(attach)?;
+        }
+        if let Some(traceid) = &fields.traceid {
+            order = order.with_traceid(traceid)?;
+        }
+        if let Some(minutes) = fields.expire_minutes {
+            order = order.with_expire_minutes(minutes)?;
+        }
+        Ok(order)
+    }
+}
+
+/// The amount of an order given as exactly one of fen and yuan.
+fn amount(total_fee: Option<u32>, total_yuan: Option<String>) -> Result<Fen> {
+    match (total_fee, total_yuan) {
+        (Some(fen), None) => {
+            Fen::new(i64::from(fen)).map_err(|e| Error::order("total_fee", e.to_string()))
+        }
+        (None, Some(yuan)) => {
+            Fen::from_yuan_str(&yuan).map_err(|e| Error::order("total_yuan", e.to_string()))
+        }
+        (Some(_), Some(_)) => Err(Error::order(
+            "total_fee",
+            "give exactly one of total_fee (fen) and total_yuan, not both",
+        )),
+        (None, None) => Err(Error::order(
+            "total_fee",
+            "is missing: give total_fee (integer fen) or total_yuan (decimal string)",
+        )),
+    }
+}
+
+impl From<Order> for OrderFields {
+    /// The order's fields, the amount in fen (the shape an `Order`
+    /// serializes to).
+    fn from(o: Order) -> OrderFields {
+        OrderFields {
+            out_trade_no: o.out_trade_no,
+            total_fee: Some(o.total_fee.get()),
+            total_yuan: None,
+            body: o.body,
+            client_ip: o.client_ip.to_string(),
+            attach: o.attach,
+            expire_minutes: Some(o.expire_minutes),
+            traceid: o.traceid,
+        }
+    }
+}
+
 const ORDER_KEYS: [&str; 8] = [
     "out_trade_no",
     "total_fee",
@@ -152,82 +257,44 @@ const ORDER_KEYS: [&str; 8] = [
 impl TryFrom<Map<String, Value>> for Order {
     type Error = Error;
 
+    /// Reads a JSON order into [`OrderFields`], refusing unknown keys and
+    /// values of the wrong JSON type, then checks it as those are checked.
     fn try_from(mut map: Map<String, Value>) -> Result<Order> {
         if let Some(unknown) = map.keys().find(|k| !ORDER_KEYS.contains(&k.as_str())) {
             let shown: String = unknown.chars().take(40).collect();
             return Err(Error::order(&shown, "is not an order field"));
         }
-        let total_fee = match (map.remove("total_fee"), map.remove("total_yuan")) {
-            (Some(fen), None) => fen_from_json(fen)?,
-            (None, Some(yuan)) => yuan_from_json(yuan)?,
-            (Some(_), Some(_)) => {
-                return Err(Error::order(
-                    "total_fee",
-                    "give exactly one of total_fee (fen) and total_yuan, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(Error::order(
-                    "total_fee",
-                    "is missing: give total_fee (integer fen) or total_yuan (decimal string)",
-                ))
-            }
+        let total_fee = map.remove("total_fee").map(fen_from_json).transpose()?;
+        let total_yuan = map.remove("total_yuan").map(yuan_from_json).transpose()?;
+        let mut required = |field: &str| {
+            take_string(&mut map, field)?.ok_or_else(|| Error::order(field, "is missing"))
         };
-        let out_trade_no = take_string(&mut map, "out_trade_no")?
-            .ok_or_else(|| Error::order("out_trade_no", "is missing"))?;
-        let body =
-            take_string(&mut map, "body")?.ok_or_else(|| Error::order("body", "is missing"))?;
-        let client_ip = take_string(&mut map, "client_ip")?
-            .ok_or_else(|| Error::order("client_ip", "is missing"))?;
-        let mut order = Order::new(&out_trade_no, total_fee, &body, &client_ip)?;
-        if let Some(attach) = take_string(&mut map, "attach")? {
-            order = order.with_attach(&attach)?;
-        }
-        if let Some(traceid) = take_string(&mut map, "traceid")? {
-            order = order.with_traceid(&traceid)?;
-        }
-        match map.remove("expire_minutes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Number(n)) => {
-                let minutes = n
-                    .as_u64()
+        let (out_trade_no, body, client_ip) = (
+            required("out_trade_no")?,
+            required("body")?,
+            required("client_ip")?,
+        );
+        let expire_minutes = match map.remove("expire_minutes") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(
+                n.as_u64()
                     .and_then(|m| u32::try_from(m).ok())
                     .ok_or_else(|| {
                         Error::order("expire_minutes", "must be a whole number of minutes")
-                    })?;
-                order = order.with_expire_minutes(minutes)?;
-            }
+                    })?,
+            ),
             Some(_) => return Err(Error::order("expire_minutes", "must be a JSON integer")),
-        }
-        Ok(order)
-    }
-}
-
-/// The JSON shape an [`Order`] serializes to (always with `total_fee` in fen).
-#[derive(Serialize)]
-struct OrderJson {
-    out_trade_no: String,
-    total_fee: u32,
-    body: String,
-    client_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attach: Option<String>,
-    expire_minutes: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    traceid: Option<String>,
-}
-
-impl From<Order> for OrderJson {
-    fn from(o: Order) -> OrderJson {
-        OrderJson {
-            out_trade_no: o.out_trade_no,
-            total_fee: o.total_fee.get(),
-            body: o.body,
-            client_ip: o.client_ip.to_string(),
-            attach: o.attach,
-            expire_minutes: o.expire_minutes,
-            traceid: o.traceid,
-        }
+        };
+        Order::try_from(OrderFields {
+            out_trade_no,
+            total_fee: total_fee.map(Fen::get),
+            total_yuan,
+            body,
+            client_ip,
+            attach: take_string(&mut map, "attach")?,
+            expire_minutes,
+            traceid: take_string(&mut map, "traceid")?,
+        })
     }
 }
 
@@ -263,10 +330,11 @@ fn fen_from_json(value: Value) -> Result<Fen> {
     }
 }
 
-fn yuan_from_json(value: Value) -> Result<Fen> {
+/// The text of `total_yuan`; [`Fen::from_yuan_str`] reads it.
+fn yuan_from_json(value: Value) -> Result<String> {
     let field = "total_yuan";
     match value {
-        Value::String(text) => Fen::from_yuan_str(&text).map_err(|e| Error::order(field, e.to_string())),
+        Value::String(text) => Ok(text),
         Value::Number(_) => Err(Error::order(
             field,
             "must be a decimal string like \"19.99\", not a JSON number (JSON numbers become binary floating point in most hosts)",
@@ -439,6 +507,70 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn fields(total_fee: Option<u32>, total_yuan: Option<&str>) -> OrderFields {
+        OrderFields {
+            out_trade_no: "A1".into(),
+            total_fee,
+            total_yuan: total_yuan.map(str::to_owned),
+            body: "b".into(),
+            client_ip: "1.2.3.4".into(),
+            attach: None,
+            expire_minutes: None,
+            traceid: None,
+        }
+    }
+
+    #[test]
+    fn fields_are_checked_like_json() {
+        let order = Order::try_from(fields(None, Some("19.99"))).expect("valid");
+        assert_eq!(order.total_fee().get(), 1999);
+        assert_eq!(order.expire_minutes(), DEFAULT_EXPIRE_MINUTES);
+        assert_eq!(order.traceid(), "A1");
+        let full = Order::try_from(OrderFields {
+            attach: Some("a".into()),
+            expire_minutes: Some(30),
+            traceid: Some("T-1".into()),
+            ..fields(Some(7), None)
+        })
+        .expect("valid");
+        assert_eq!(
+            (full.total_fee().get(), full.attach(), full.expire_minutes()),
+            (7, Some("a"), 30)
+        );
+        assert_eq!(
+            OrderFields::from(full),
+            OrderFields {
+                attach: Some("a".into()),
+                expire_minutes: Some(30),
+                traceid: Some("T-1".into()),
+                ..fields(Some(7), None)
+            }
+        );
+        for (fee, yuan, field) in [
+            (None, Some("0.001"), "total_yuan"),
+            (None, Some("0"), "total_yuan"),
+            (Some(0), None, "total_fee"),
+            (Some(1 << 31), None, "total_fee"),
+            (None, None, "total_fee"),
+            (Some(1), Some("0.01"), "total_fee"),
+        ] {
+            assert_eq!(
+                field_of(Order::try_from(fields(fee, yuan))),
+                field,
+                "{fee:?} {yuan:?}"
+            );
+        }
+        let bad = |change: fn(&mut OrderFields)| {
+            let mut f = fields(Some(1), None);
+            change(&mut f);
+            field_of(Order::try_from(f))
+        };
+        assert_eq!(bad(|f| f.client_ip = "::1".into()), "client_ip");
+        assert_eq!(bad(|f| f.attach = Some("a\u{1}".into())), "attach");
+        assert_eq!(bad(|f| f.expire_minutes = Some(1)), "expire_minutes");
+        assert_eq!(bad(|f| f.traceid = Some(String::new())), "traceid");
     }
 
     #[test]

@@ -8,25 +8,33 @@ use crate::crypto::sign::Fields;
 /// The `package` value the app SDK expects in the final parameters.
 pub const APP_PACKAGE: &str = "Sign=WXPay";
 
-/// What the app hands to the WeChat SDK (`PayReq`), plus the order's number and
-/// amount for the server's records.
-///
-/// Android's SDK calls `package` `packageValue`; iOS calls it `package`.
+/// What the app hands to the WeChat SDK (`PayReq`), plus the order's number
+/// and amount for the server's records. Every API generation returns this
+/// shape; only `sign` differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PayParams {
     /// The app id.
     pub appid: String,
-    /// The merchant number.
+    /// The merchant number (2014 `partner_id`, API v2 `mch_id`, API v3
+    /// `mchid`).
     pub partnerid: String,
     /// The prepay id from the gateway.
     pub prepayid: String,
-    /// Always `Sign=WXPay`.
+    /// Always `Sign=WXPay` (Android's SDK calls it `packageValue`; iOS
+    /// `package`).
     pub package: String,
     /// The nonce the signature covers.
     pub noncestr: String,
     /// Unix seconds, as a string of 10 digits.
     pub timestamp: String,
-    /// SHA1 over `appid, appkey, noncestr, package, partnerid, prepayid, timestamp`.
+    /// The signature, by generation. 2014 flow: SHA1 over `appid, appkey,
+    /// noncestr, package, partnerid, prepayid, timestamp`, 40 lower-case hex
+    /// digits. API v2: the merchant's `sign_type` over `appid, noncestr,
+    /// package, partnerid, prepayid, timestamp` keyed with the API key: MD5
+    /// (32 upper-case hex digits) or HMAC-SHA256 (64). API v3: SHA256 with
+    /// RSA over `appid\ntimestamp\nnoncestr\nprepayid\n` with the
+    /// merchant's private key, in base64 (344 characters for a 2048-bit key).
     pub sign: String,
     /// The merchant's trade number (not sent to the SDK).
     pub out_trade_no: String,

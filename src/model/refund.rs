@@ -6,24 +6,30 @@ use super::trade::OrderRef;
 use crate::error::{Error, Result};
 use crate::util::money::Fen;
 
-/// A refund to request.
+/// A refund to request (API v2 and v3). The order, `out_refund_no`, the
+/// amounts and `refund_desc` are checked before any network call
+/// (`InvalidArgument`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundRequest {
     /// The order to refund.
     pub order: OrderRef,
-    /// The merchant's refund number (1 to 64 characters, unique per refund).
+    /// The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`,
+    /// unique per refund); the same number retried is not paid twice.
     pub out_refund_no: String,
     /// The order's total amount in fen.
     pub total_fee: u32,
     /// The amount to refund in fen (at most `total_fee`).
     pub refund_fee: u32,
-    /// A reason shown to the user.
+    /// A reason shown to the user (at most 80 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub refund_desc: Option<String>,
 }
 
 /// The gateway's receipt for a refund request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundReceipt {
     /// The merchant's refund number.
     pub out_refund_no: String,
@@ -33,8 +39,9 @@ pub struct RefundReceipt {
     pub refund_fee: u32,
 }
 
-/// One refund of an order, from `refundquery`.
+/// One refund of an order, from a refund query (API v2 `refundquery`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RefundStatus {
     /// The merchant's refund number.
     pub out_refund_no: String,

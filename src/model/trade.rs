@@ -4,27 +4,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The state of an order, as `orderquery` reports it.
+/// The state of an order, as an order query reports it (API v2
+/// `orderquery`, API v3 `/v3/pay/transactions/...`; both spell the states
+/// alike).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TradeState {
-    /// Paid.
+    /// `SUCCESS`: paid.
     Success,
-    /// Paid, then (partly) refunded.
+    /// `REFUND`: paid, then (partly) refunded.
     Refund,
-    /// Not paid yet.
+    /// `NOTPAY`: not paid yet.
     Notpay,
-    /// Closed unpaid.
+    /// `CLOSED`: closed unpaid.
     Closed,
-    /// Revoked (card payments).
+    /// `REVOKED`: revoked (card payments).
     Revoked,
-    /// The user is paying (entering a password).
+    /// `USERPAYING`: the user is paying (entering a password).
     Userpaying,
-    /// The payment failed.
+    /// `PAYERROR`: the payment failed.
     Payerror,
-    /// A state this library does not know, as sent.
+    /// A state this library does not know.
     #[serde(untagged)]
-    Other(String),
+    Other(
+        /// The gateway's spelling, as sent.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
+        String,
+    ),
 }
 
 impl TradeState {
@@ -57,14 +64,24 @@ impl TradeState {
     }
 }
 
-/// Which order a query or refund is about.
+/// Which order a query, close or refund is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRef {
     /// The merchant's trade number.
-    OutTradeNo(String),
-    /// WeChat's transaction id.
-    TransactionId(String),
+    OutTradeNo(
+        /// E.g. `A1001`: 1 to 32 of `A-Z a-z 0-9 _ - | * @`.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
+        String,
+    ),
+    /// WeChat's transaction id (in the payment notification and
+    /// `OrderStatus`).
+    TransactionId(
+        /// E.g. `4200000001202401011234567890`.
+        #[cfg_attr(feature = "uniffi", uniffi(name = "value"))]
+        String,
+    ),
 }
 
 impl OrderRef {
@@ -104,8 +121,9 @@ impl OrderRef {
     }
 }
 
-/// An order's state, from `orderquery`.
+/// An order's state, from an order query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OrderStatus {
     /// The merchant's trade number.
     pub out_trade_no: String,
@@ -117,6 +135,7 @@ pub struct OrderStatus {
     pub trade_state_desc: Option<String>,
     /// The amount in fen, when the gateway reports it.
     pub total_fee: Option<u32>,
-    /// When it was paid (`yyyyMMddHHmmss`).
+    /// When it was paid: API v2 `yyyyMMddHHmmss` (Beijing time), API v3
+    /// RFC 3339 (e.g. `2018-06-08T10:34:56+08:00`).
     pub time_end: Option<String>,
 }

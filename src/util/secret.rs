@@ -3,6 +3,11 @@
 //! `Debug` and `Display` show `[redacted]`; the bytes are zeroed when dropped.
 //! The only way to read the value is [`Secret::expose`], which makes every use
 //! of a secret visible in review.
+//!
+//! With the `uniffi` feature a `Secret` is a uniffi custom type: a plain
+//! string in Kotlin, Swift and Python, wrapped here as soon as it crosses, so
+//! the keys of a binding's configuration are redacted and zeroized like the
+//! core's own.
 
 use std::fmt;
 
@@ -52,6 +57,31 @@ impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Secret::new(value)
     }
+}
+
+// uniffi's own conversion, not a hand-written wrapper type: the bindings see
+// a string, Rust code sees a `Secret` from the first moment.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(
+    /// A secret (a key, a password, PEM text of a private key): a plain
+    /// string here, kept redacted and zeroized in the library. Never log it.
+    Secret,
+    String,
+    {
+        lower: |secret| secret.expose().to_owned(),
+        try_lift: |text| Ok(Secret::new(text)),
+    }
+);
+
+/// Serializes an optional secret as its plain text, for a document that the
+/// library parses straight back (a binding's configuration on its way to
+/// [`crate::Config::from_json`]); never for output.
+#[cfg(feature = "uniffi")]
+pub(crate) fn serialize_exposed<S: serde::Serializer>(
+    secret: &Option<Secret>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&secret.as_ref().map(Secret::expose), serializer)
 }
 
 impl<'de> Deserialize<'de> for Secret {

@@ -870,43 +870,43 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_wxpay_checksum_func_sign() and 0xFFFF) != 3211) {
+    if ((lib.uniffi_wxpay_checksum_func_sign() and 0xFFFF) != 21520) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 47640) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_build_pay_params() and 0xFFFF) != 29474) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 58188) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_close_order() and 0xFFFF) != 11339) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() and 0xFFFF) != 12315) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_download_certificates() and 0xFFFF) != 31617) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 13600) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_failure_reply() and 0xFFFF) != 49438) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 22037) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_notification_success_reply() and 0xFFFF) != 985) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 54412) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_order() and 0xFFFF) != 11785) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 55757) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_query_refunds() and 0xFFFF) != 17035) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 4520) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_refund() and 0xFFFF) != 5983) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 50991) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_payment_notification() and 0xFFFF) != 23328) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 3500) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_refund_notification() and 0xFFFF) != 16467) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() and 0xFFFF) != 64699) {
+    if ((lib.uniffi_wxpay_checksum_method_wxpayclient_verify_signed_notification() and 0xFFFF) != 29121) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 56536) {
+    if ((lib.uniffi_wxpay_checksum_constructor_wxpayclient_new() and 0xFFFF) != 24383) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1367,8 +1367,10 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface WxPayClientInterface {
     
     /**
-     * Runs the whole flow for `order` (access_token, signed package,
-     * `genprepay`) and returns the signed parameters for the app.
+     * Creates the order and returns the signed parameters for the app
+     * (2014 flow: access_token, signed package, `genprepay`; API v2
+     * `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+     * does not check raises `InvalidOrder` before any network call.
      */
     fun `buildPayParams`(`order`: Order): PayParams
     
@@ -1579,8 +1581,10 @@ open class WxPayClient: Disposable, AutoCloseable, WxPayClientInterface
 
     
     /**
-     * Runs the whole flow for `order` (access_token, signed package,
-     * `genprepay`) and returns the signed parameters for the app.
+     * Creates the order and returns the signed parameters for the app
+     * (2014 flow: access_token, signed package, `genprepay`; API v2
+     * `unifiedorder`; API v3 `/v3/pay/transactions/app`). An order that
+     * does not check raises `InvalidOrder` before any network call.
      */
     @Throws(WxPayException::class)override fun `buildPayParams`(`order`: Order): PayParams {
             return FfiConverterTypePayParams.lift(
@@ -1854,39 +1858,40 @@ public object FfiConverterTypeWxPayClient: FfiConverter<WxPayClient, Long> {
  * once when the client is built (a bad file or password is `InvalidConfig`
  * naming `client_cert`).
  *
- * Give one of: `pem` (certificate and private key as inline PEM text);
+ * Give one of: `pem` (the certificate and private key as inline PEM text);
  * `cert_pem_file` (with `key_pem_file` when the key is in a file of its
  * own); or `pkcs12_file` with `pkcs12_password` (WeChat's
- * `apiclient_cert.p12`, whose password is the `mch_id`).
+ * `apiclient_cert.p12`, whose password is the `mch_id`; its legacy RC2/3DES
+ * encryption is supported).
  *
  * Holds secrets (`pem`, `pkcs12_password`): never log it.
  */
 data class ClientCert (
     /**
-     * A PEM file with the certificate (`apiclient_cert.pem`), and the key
+     * A PEM file holding the certificate (`apiclient_cert.pem`), and the key
      * unless `key_pem_file` is given.
      */
-    var `certPemFile`: kotlin.String? = null 
+    var `certPemFile`: PathBuf? = null 
     , 
     /**
-     * A PEM file with the private key (`apiclient_key.pem`).
+     * A PEM file holding the private key (`apiclient_key.pem`).
      */
-    var `keyPemFile`: kotlin.String? = null 
+    var `keyPemFile`: PathBuf? = null 
     , 
     /**
      * The certificate and private key as inline PEM text.
      */
-    var `pem`: kotlin.String? = null 
+    var `pem`: Secret? = null 
     , 
     /**
      * A PKCS#12 file (`apiclient_cert.p12`).
      */
-    var `pkcs12File`: kotlin.String? = null 
+    var `pkcs12File`: PathBuf? = null 
     , 
     /**
      * The PKCS#12 password (the `mch_id` for WeChat's files).
      */
-    var `pkcs12Password`: kotlin.String? = null 
+    var `pkcs12Password`: Secret? = null 
     
 ){
     
@@ -1903,28 +1908,28 @@ data class ClientCert (
 public object FfiConverterTypeClientCert: FfiConverterRustBuffer<ClientCert> {
     override fun read(buf: ByteBuffer): ClientCert {
         return ClientCert(
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
         )
     }
 
     override fun allocationSize(value: ClientCert) = (
-            FfiConverterOptionalString.allocationSize(value.`certPemFile`) +
-            FfiConverterOptionalString.allocationSize(value.`keyPemFile`) +
-            FfiConverterOptionalString.allocationSize(value.`pem`) +
-            FfiConverterOptionalString.allocationSize(value.`pkcs12File`) +
-            FfiConverterOptionalString.allocationSize(value.`pkcs12Password`)
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`certPemFile`) +
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`keyPemFile`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`pem`) +
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`pkcs12File`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`pkcs12Password`)
     )
 
     override fun write(value: ClientCert, buf: ByteBuffer) {
-            FfiConverterOptionalString.write(value.`certPemFile`, buf)
-            FfiConverterOptionalString.write(value.`keyPemFile`, buf)
-            FfiConverterOptionalString.write(value.`pem`, buf)
-            FfiConverterOptionalString.write(value.`pkcs12File`, buf)
-            FfiConverterOptionalString.write(value.`pkcs12Password`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`certPemFile`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`keyPemFile`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`pem`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`pkcs12File`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`pkcs12Password`, buf)
     }
 }
 
@@ -1954,12 +1959,12 @@ data class Config (
     /**
      * 2014 flow: the app secret; used only to fetch an access_token.
      */
-    var `appSecret`: kotlin.String? = null 
+    var `appSecret`: Secret? = null 
     , 
     /**
      * 2014 flow: the 128-character `paySignKey`; used only inside SHA1 signatures.
      */
-    var `appKey`: kotlin.String? = null 
+    var `appKey`: Secret? = null 
     , 
     /**
      * 2014 flow: the Tenpay merchant number (`partner`).
@@ -1969,16 +1974,17 @@ data class Config (
     /**
      * 2014 flow: the merchant key of the package MD5 signature.
      */
-    var `partnerKey`: kotlin.String? = null 
+    var `partnerKey`: Secret? = null 
     , 
     /**
-     * Where WeChat posts the asynchronous payment (and v2 refund) result.
+     * Where WeChat posts the asynchronous payment (and refund) result.
      */
     var `notifyUrl`: kotlin.String
     , 
     /**
      * The gateway base URL; default the generation's production gateway
-     * (`https://api.weixin.qq.com`, v2 `https://api.mch.weixin.qq.com`).
+     * (`https://api.weixin.qq.com`, v2 and v3
+     * `https://api.mch.weixin.qq.com`).
      */
     var `apiBase`: kotlin.String? = null 
     , 
@@ -2005,7 +2011,7 @@ data class Config (
     var `tokenStoreFallback`: kotlin.Boolean? = null 
     , 
     /**
-     * The API generation: `legacy` (the default) or `v2`.
+     * The API generation: `legacy` (the default), `v2` or `v3`.
      */
     var `api`: kotlin.String? = null 
     , 
@@ -2017,7 +2023,7 @@ data class Config (
     /**
      * API v2: the 32-character API key of every signature.
      */
-    var `apiKey`: kotlin.String? = null 
+    var `apiKey`: Secret? = null 
     , 
     /**
      * API v2: `MD5` (the default) or `HMAC-SHA256`.
@@ -2044,12 +2050,12 @@ data class Config (
     /**
      * API v3: the merchant's RSA private key as PEM text (PKCS#8 or PKCS#1).
      */
-    var `merchantPrivateKey`: kotlin.String? = null 
+    var `merchantPrivateKey`: Secret? = null 
     , 
     /**
      * API v3: a file holding that key (`apiclient_key.pem`).
      */
-    var `merchantPrivateKeyFile`: kotlin.String? = null 
+    var `merchantPrivateKeyFile`: PathBuf? = null 
     , 
     /**
      * API v3: the serial number of the merchant's certificate.
@@ -2059,7 +2065,7 @@ data class Config (
     /**
      * API v3: the API v3 key (exactly 32 bytes).
      */
-    var `apiV3Key`: kotlin.String? = null 
+    var `apiV3Key`: Secret? = null 
     , 
     /**
      * API v3, public-key mode: WeChat Pay's public key as PEM text.
@@ -2069,7 +2075,7 @@ data class Config (
     /**
      * API v3, public-key mode: a file holding that key.
      */
-    var `wechatpayPublicKeyFile`: kotlin.String? = null 
+    var `wechatpayPublicKeyFile`: PathBuf? = null 
     , 
     /**
      * API v3, public-key mode: the key's id (`PUB_KEY_ID_...`).
@@ -2098,10 +2104,10 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
     override fun read(buf: ByteBuffer): Config {
         return Config(
             FfiConverterString.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -2110,17 +2116,17 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeClientCert.read(buf),
             FfiConverterOptionalBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeSecret.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalULong.read(buf),
         )
@@ -2128,10 +2134,10 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
 
     override fun allocationSize(value: Config) = (
             FfiConverterString.allocationSize(value.`appid`) +
-            FfiConverterOptionalString.allocationSize(value.`appSecret`) +
-            FfiConverterOptionalString.allocationSize(value.`appKey`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`appSecret`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`appKey`) +
             FfiConverterOptionalString.allocationSize(value.`partnerId`) +
-            FfiConverterOptionalString.allocationSize(value.`partnerKey`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`partnerKey`) +
             FfiConverterString.allocationSize(value.`notifyUrl`) +
             FfiConverterOptionalString.allocationSize(value.`apiBase`) +
             FfiConverterOptionalString.allocationSize(value.`inputCharset`) +
@@ -2140,27 +2146,27 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalBoolean.allocationSize(value.`tokenStoreFallback`) +
             FfiConverterOptionalString.allocationSize(value.`api`) +
             FfiConverterOptionalString.allocationSize(value.`mchId`) +
-            FfiConverterOptionalString.allocationSize(value.`apiKey`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`apiKey`) +
             FfiConverterOptionalString.allocationSize(value.`signType`) +
             FfiConverterOptionalTypeClientCert.allocationSize(value.`clientCert`) +
             FfiConverterOptionalBoolean.allocationSize(value.`sandbox`) +
             FfiConverterOptionalString.allocationSize(value.`mchid`) +
-            FfiConverterOptionalString.allocationSize(value.`merchantPrivateKey`) +
-            FfiConverterOptionalString.allocationSize(value.`merchantPrivateKeyFile`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`merchantPrivateKey`) +
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`merchantPrivateKeyFile`) +
             FfiConverterOptionalString.allocationSize(value.`merchantSerialNo`) +
-            FfiConverterOptionalString.allocationSize(value.`apiV3Key`) +
+            FfiConverterOptionalTypeSecret.allocationSize(value.`apiV3Key`) +
             FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKey`) +
-            FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKeyFile`) +
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`wechatpayPublicKeyFile`) +
             FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKeyId`) +
             FfiConverterOptionalULong.allocationSize(value.`platformCertRefreshSecs`)
     )
 
     override fun write(value: Config, buf: ByteBuffer) {
             FfiConverterString.write(value.`appid`, buf)
-            FfiConverterOptionalString.write(value.`appSecret`, buf)
-            FfiConverterOptionalString.write(value.`appKey`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`appSecret`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`appKey`, buf)
             FfiConverterOptionalString.write(value.`partnerId`, buf)
-            FfiConverterOptionalString.write(value.`partnerKey`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`partnerKey`, buf)
             FfiConverterString.write(value.`notifyUrl`, buf)
             FfiConverterOptionalString.write(value.`apiBase`, buf)
             FfiConverterOptionalString.write(value.`inputCharset`, buf)
@@ -2169,17 +2175,17 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalBoolean.write(value.`tokenStoreFallback`, buf)
             FfiConverterOptionalString.write(value.`api`, buf)
             FfiConverterOptionalString.write(value.`mchId`, buf)
-            FfiConverterOptionalString.write(value.`apiKey`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`apiKey`, buf)
             FfiConverterOptionalString.write(value.`signType`, buf)
             FfiConverterOptionalTypeClientCert.write(value.`clientCert`, buf)
             FfiConverterOptionalBoolean.write(value.`sandbox`, buf)
             FfiConverterOptionalString.write(value.`mchid`, buf)
-            FfiConverterOptionalString.write(value.`merchantPrivateKey`, buf)
-            FfiConverterOptionalString.write(value.`merchantPrivateKeyFile`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`merchantPrivateKey`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`merchantPrivateKeyFile`, buf)
             FfiConverterOptionalString.write(value.`merchantSerialNo`, buf)
-            FfiConverterOptionalString.write(value.`apiV3Key`, buf)
+            FfiConverterOptionalTypeSecret.write(value.`apiV3Key`, buf)
             FfiConverterOptionalString.write(value.`wechatpayPublicKey`, buf)
-            FfiConverterOptionalString.write(value.`wechatpayPublicKeyFile`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`wechatpayPublicKeyFile`, buf)
             FfiConverterOptionalString.write(value.`wechatpayPublicKeyId`, buf)
             FfiConverterOptionalULong.write(value.`platformCertRefreshSecs`, buf)
     }
@@ -2188,11 +2194,13 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
 
 
 /**
- * An order to pay; validated by `build_pay_params` before any network call.
+ * An order to pay, as the merchant gives it: its fields before they are
+ * checked. `build_pay_params` checks every field before any network call;
+ * an error names the field at fault.
  *
  * The amount is exactly one of `total_fee` (integer fen) or `total_yuan` (a
- * decimal string of yuan with at most two decimals, e.g. `"19.99"`); there is
- * no floating point anywhere.
+ * decimal string of yuan with at most two decimals, e.g. `"19.99"`); there
+ * is no floating point anywhere.
  */
 data class Order (
     /**
@@ -2206,7 +2214,8 @@ data class Order (
     var `totalFee`: kotlin.UInt? = null 
     , 
     /**
-     * The amount as a decimal string of yuan, or `None` when `total_fee` is given.
+     * The amount as a decimal string of yuan, or `None` when `total_fee` is
+     * given.
      */
     var `totalYuan`: kotlin.String? = null 
     , 
@@ -2231,7 +2240,8 @@ data class Order (
     var `expireMinutes`: kotlin.UInt? = null 
     , 
     /**
-     * The `traceid` sent with `genprepay`; default the `out_trade_no`.
+     * The `traceid` sent with the 2014 flow's `genprepay` (1 to 64
+     * printable ASCII characters); default the `out_trade_no`.
      */
     var `traceid`: kotlin.String? = null 
     
@@ -2287,7 +2297,7 @@ public object FfiConverterTypeOrder: FfiConverterRustBuffer<Order> {
 
 
 /**
- * API v2: an order's state, from `query_order`.
+ * An order's state, from an order query.
  */
 data class OrderStatus (
     /**
@@ -2316,7 +2326,8 @@ data class OrderStatus (
     var `totalFee`: kotlin.UInt?
     , 
     /**
-     * When it was paid (`yyyyMMddHHmmss`, Beijing time).
+     * When it was paid: API v2 `yyyyMMddHHmmss` (Beijing time), API v3
+     * RFC 3339 (e.g. `2018-06-08T10:34:56+08:00`).
      */
     var `timeEnd`: kotlin.String?
     
@@ -2367,7 +2378,8 @@ public object FfiConverterTypeOrderStatus: FfiConverterRustBuffer<OrderStatus> {
 
 /**
  * What the app hands to the WeChat SDK (`PayReq`), plus the order's number
- * and amount for the server's records.
+ * and amount for the server's records. Every API generation returns this
+ * shape; only `sign` differs.
  */
 data class PayParams (
     /**
@@ -2376,7 +2388,8 @@ data class PayParams (
     var `appid`: kotlin.String
     , 
     /**
-     * The merchant number.
+     * The merchant number (2014 `partner_id`, API v2 `mch_id`, API v3
+     * `mchid`).
      */
     var `partnerid`: kotlin.String
     , 
@@ -2386,7 +2399,8 @@ data class PayParams (
     var `prepayid`: kotlin.String
     , 
     /**
-     * Always `Sign=WXPay` (Android's SDK calls it `packageValue`).
+     * Always `Sign=WXPay` (Android's SDK calls it `packageValue`; iOS
+     * `package`).
      */
     var `package`: kotlin.String
     , 
@@ -2401,7 +2415,13 @@ data class PayParams (
     var `timestamp`: kotlin.String
     , 
     /**
-     * The SHA1 signature (40 lower-case hex digits).
+     * The signature, by generation. 2014 flow: SHA1 over `appid, appkey,
+     * noncestr, package, partnerid, prepayid, timestamp`, 40 lower-case hex
+     * digits. API v2: the merchant's `sign_type` over `appid, noncestr,
+     * package, partnerid, prepayid, timestamp` keyed with the API key: MD5
+     * (32 upper-case hex digits) or HMAC-SHA256 (64). API v3: SHA256 with
+     * RSA over `appid\ntimestamp\nnoncestr\nprepayid\n` with the
+     * merchant's private key, in base64 (344 characters for a 2048-bit key).
      */
     var `sign`: kotlin.String
     , 
@@ -2470,12 +2490,14 @@ public object FfiConverterTypePayParams: FfiConverterRustBuffer<PayParams> {
 
 
 /**
- * A verified payment notification (API v2, or the 2014 flow's query string).
+ * A verified payment notification: the 2014 flow's query string, API v2's
+ * XML, or API v3's decrypted transaction.
  */
 data class PaymentNotification (
     /**
-     * True when the payment succeeded; a verified failure is still
-     * acknowledged with the success reply.
+     * True when the payment succeeded (2014 `trade_state` 0, API v2
+     * `result_code` SUCCESS, API v3 `trade_state` SUCCESS); a verified
+     * failure is still acknowledged with the success reply.
      */
     var `paid`: kotlin.Boolean
     , 
@@ -2495,7 +2517,9 @@ data class PaymentNotification (
     var `totalFee`: kotlin.UInt
     , 
     /**
-     * When the payment completed (`yyyyMMddHHmmss`), if given.
+     * When the payment completed, if given: 2014 and API v2
+     * `yyyyMMddHHmmss` (Beijing time), API v3 RFC 3339 (`success_time`,
+     * e.g. `2018-06-08T10:34:56+08:00`).
      */
     var `timeEnd`: kotlin.String?
     , 
@@ -2505,9 +2529,10 @@ data class PaymentNotification (
     var `attach`: kotlin.String?
     , 
     /**
-     * Every field of the message, verified.
+     * Every field of the message, verified (API v3: the string fields of
+     * the decrypted transaction).
      */
-    var `fields`: Map<kotlin.String, kotlin.String>
+    var `fields`: Fields
     
 ){
     
@@ -2530,7 +2555,7 @@ public object FfiConverterTypePaymentNotification: FfiConverterRustBuffer<Paymen
             FfiConverterUInt.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterMapStringString.read(buf),
+            FfiConverterTypeFields.read(buf),
         )
     }
 
@@ -2541,7 +2566,7 @@ public object FfiConverterTypePaymentNotification: FfiConverterRustBuffer<Paymen
             FfiConverterUInt.allocationSize(value.`totalFee`) +
             FfiConverterOptionalString.allocationSize(value.`timeEnd`) +
             FfiConverterOptionalString.allocationSize(value.`attach`) +
-            FfiConverterMapStringString.allocationSize(value.`fields`)
+            FfiConverterTypeFields.allocationSize(value.`fields`)
     )
 
     override fun write(value: PaymentNotification, buf: ByteBuffer) {
@@ -2551,7 +2576,7 @@ public object FfiConverterTypePaymentNotification: FfiConverterRustBuffer<Paymen
             FfiConverterUInt.write(value.`totalFee`, buf)
             FfiConverterOptionalString.write(value.`timeEnd`, buf)
             FfiConverterOptionalString.write(value.`attach`, buf)
-            FfiConverterMapStringString.write(value.`fields`, buf)
+            FfiConverterTypeFields.write(value.`fields`, buf)
     }
 }
 
@@ -2594,7 +2619,7 @@ data class RefundNotification (
     /**
      * Every decrypted field.
      */
-    var `fields`: Map<kotlin.String, kotlin.String>
+    var `fields`: Fields
     
 ){
     
@@ -2617,7 +2642,7 @@ public object FfiConverterTypeRefundNotification: FfiConverterRustBuffer<RefundN
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterMapStringString.read(buf),
+            FfiConverterTypeFields.read(buf),
         )
     }
 
@@ -2628,7 +2653,7 @@ public object FfiConverterTypeRefundNotification: FfiConverterRustBuffer<RefundN
             FfiConverterUInt.allocationSize(value.`totalFee`) +
             FfiConverterUInt.allocationSize(value.`refundFee`) +
             FfiConverterString.allocationSize(value.`refundStatus`) +
-            FfiConverterMapStringString.allocationSize(value.`fields`)
+            FfiConverterTypeFields.allocationSize(value.`fields`)
     )
 
     override fun write(value: RefundNotification, buf: ByteBuffer) {
@@ -2638,14 +2663,14 @@ public object FfiConverterTypeRefundNotification: FfiConverterRustBuffer<RefundN
             FfiConverterUInt.write(value.`totalFee`, buf)
             FfiConverterUInt.write(value.`refundFee`, buf)
             FfiConverterString.write(value.`refundStatus`, buf)
-            FfiConverterMapStringString.write(value.`fields`, buf)
+            FfiConverterTypeFields.write(value.`fields`, buf)
     }
 }
 
 
 
 /**
- * API v2: the gateway's receipt for a refund request.
+ * The gateway's receipt for a refund request.
  */
 data class RefundReceipt (
     /**
@@ -2700,8 +2725,9 @@ public object FfiConverterTypeRefundReceipt: FfiConverterRustBuffer<RefundReceip
 
 
 /**
- * API v2: a refund to request. The amounts and `out_refund_no` are checked
- * before any network call (`InvalidArgument`).
+ * A refund to request (API v2 and v3). The order, `out_refund_no`, the
+ * amounts and `refund_desc` are checked before any network call
+ * (`InvalidArgument`).
  */
 data class RefundRequest (
     /**
@@ -2710,8 +2736,8 @@ data class RefundRequest (
     var `order`: OrderRef
     , 
     /**
-     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`);
-     * the same number retried is not paid twice.
+     * The merchant's refund number (1 to 64 of `A-Z a-z 0-9 _ - | * @`,
+     * unique per refund); the same number retried is not paid twice.
      */
     var `outRefundNo`: kotlin.String
     , 
@@ -2726,7 +2752,7 @@ data class RefundRequest (
     var `refundFee`: kotlin.UInt
     , 
     /**
-     * A reason shown to the user.
+     * A reason shown to the user (at most 80 characters).
      */
     var `refundDesc`: kotlin.String? = null 
     
@@ -2773,7 +2799,7 @@ public object FfiConverterTypeRefundRequest: FfiConverterRustBuffer<RefundReques
 
 
 /**
- * API v2: one refund of an order, from `query_refunds`.
+ * One refund of an order, from a refund query (API v2 `refundquery`).
  */
 data class RefundStatus (
     /**
@@ -2836,7 +2862,7 @@ public object FfiConverterTypeRefundStatus: FfiConverterRustBuffer<RefundStatus>
 
 
 /**
- * API v2: which order a query, close or refund is about.
+ * Which order a query, close or refund is about.
  */
 sealed class OrderRef {
     
@@ -2845,7 +2871,7 @@ sealed class OrderRef {
      */
     data class OutTradeNo(
         /**
-         * E.g. `A1001`.
+         * E.g. `A1001`: 1 to 32 of `A-Z a-z 0-9 _ - | * @`.
          */
         val `value`: kotlin.String) : OrderRef()
         
@@ -2856,7 +2882,8 @@ sealed class OrderRef {
     }
     
     /**
-     * WeChat's transaction id (in the payment notification and `OrderStatus`).
+     * WeChat's transaction id (in the payment notification and
+     * `OrderStatus`).
      */
     data class TransactionId(
         /**
@@ -2934,7 +2961,9 @@ public object FfiConverterTypeOrderRef : FfiConverterRustBuffer<OrderRef>{
 
 
 /**
- * API v2: the state of an order, as `orderquery` reports it.
+ * The state of an order, as an order query reports it (API v2
+ * `orderquery`, API v3 `/v3/pay/transactions/...`; both spell the states
+ * alike).
  */
 sealed class TradeState {
     
@@ -3775,6 +3804,70 @@ public object FfiConverterOptionalTypeClientCert: FfiConverterRustBuffer<ClientC
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePathBuf: FfiConverterRustBuffer<PathBuf?> {
+    override fun read(buf: ByteBuffer): PathBuf? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePathBuf.read(buf)
+    }
+
+    override fun allocationSize(value: PathBuf?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePathBuf.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PathBuf?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePathBuf.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSecret: FfiConverterRustBuffer<Secret?> {
+    override fun read(buf: ByteBuffer): Secret? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSecret.read(buf)
+    }
+
+    override fun allocationSize(value: Secret?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSecret.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Secret?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSecret.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRefundStatus: FfiConverterRustBuffer<List<RefundStatus>> {
     override fun read(buf: ByteBuffer): List<RefundStatus> {
         val len = buf.getInt()
@@ -3835,6 +3928,32 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
         }
     }
 }
+
+
+
+/**
+ * A message's fields by name: the parameters to sign, or every field of
+ * a verified notification.
+ */
+public typealias Fields = Map<kotlin.String, kotlin.String>
+public typealias FfiConverterTypeFields = FfiConverterMapStringString
+
+
+
+/**
+ * A file's path.
+ */
+public typealias PathBuf = kotlin.String
+public typealias FfiConverterTypePathBuf = FfiConverterString
+
+
+
+/**
+ * A secret (a key, a password, PEM text of a private key): a plain
+ * string here, kept redacted and zeroized in the library. Never log it.
+ */
+public typealias Secret = kotlin.String
+public typealias FfiConverterTypeSecret = FfiConverterString
         /**
          * Signs `params` with `scheme` and returns the hex signature. Schemes:
          * `legacy-package` (the 2014 order package: MD5, upper-case, keyed with the
@@ -3843,15 +3962,15 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
          * v2, upper-case, keyed with the API key). Raises `InvalidArgument` for an
          * unknown scheme or a parameter the scheme refuses (e.g. `appkey`).
          */
-    @Throws(WxPayException::class) fun `sign`(`scheme`: kotlin.String, `key`: kotlin.String, `params`: Map<kotlin.String, kotlin.String>): kotlin.String {
+    @Throws(WxPayException::class) fun `sign`(`scheme`: kotlin.String, `key`: Secret, `params`: Fields): kotlin.String {
             return FfiConverterString.lift(
     uniffiRustCallWithError(WxPayException) { _status ->
     UniffiLib.uniffi_wxpay_fn_func_sign(
     
         
         FfiConverterString.lower(`scheme`),
-        FfiConverterString.lower(`key`),
-        FfiConverterMapStringString.lower(`params`),_status)
+        FfiConverterTypeSecret.lower(`key`),
+        FfiConverterTypeFields.lower(`params`),_status)
 }
     )
     }
