@@ -9,10 +9,12 @@
 #      port of its own; v3.c does the same for API v3 (public-key mode),
 #      verifying the signed notification with its Wechatpay-* headers;
 #   2. the same programs built with -fsanitize=address,undefined (LeakSanitizer
-#      on), linked against the static library; and tests/c/malformed.c, at least
-#      10,000 generated malformed calls to every exported function (each refused,
-#      none reaching the sandbox), run natively against the shared library and
-#      with ASAN+UBSAN against the static one (not under valgrind: too slow);
+#      on), linked against the static library; and tests/c/malformed.c, which
+#      runs the malformed-call corpus (at least 10,000 malformed calls to every
+#      exported function, each refused, none reaching the sandbox) that
+#      tests/malformed/generate.py writes into the target directory before each
+#      run, natively against the shared library and with ASAN+UBSAN against the
+#      static one (not under valgrind: too slow);
 #   3. include/wxpay.h compiled as C++ (cpp_compat), and the install recipe
 #      of README.md (header, library, wxpay.pc from wxpay.pc.in) followed by a
 #      build of tests/c/pay.c with `pkg-config --cflags --libs wxpay`;
@@ -163,7 +165,12 @@ run_pay() { expect_output 'pay: [0-9]* orders, 0 failed' "$@" "$BASE" 3 2; }
 run_abuse() { arm_quota_fault && expect_output 'abuse: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 run_lifecycle() { expect_output 'lifecycle: [0-9]* passed, 0 failed' "$@" "$BASE"; }
 run_v3() { expect_output 'v3: [0-9]* passed, 0 failed' "$@" "$BASE"; }
-run_malformed() { expect_output 'malformed: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+# A fresh corpus each run: its API v3 notification must be recent.
+MALFORMED_CORPUS="$TARGET_DIR/malformed/c-abi.corpus"
+run_malformed() {
+    WXPAY_LIB="$SHARED_LIB" "$PYTHON" "$ROOT/tests/malformed/generate.py" "$BASE" "$MALFORMED_CORPUS" &&
+        expect_output 'malformed: [0-9]* passed, 0 failed' "$@" "$MALFORMED_CORPUS"
+}
 
 # ---------------------------------------------------------------- sandbox
 "$WXPAY_BIN" sandbox --port 0 >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &

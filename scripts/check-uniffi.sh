@@ -3,8 +3,10 @@
 # build, with a sandbox gateway started here on a free loopback port:
 #
 #   python        tests/bindings/test_wxpay.py on bindings/python/wxpay.py (python3),
-#                 then tests/bindings/test_malformed_uniffi.py: at least 10,000
-#                 generated malformed calls to every method and function
+#                 then tests/bindings/test_malformed_uniffi.py on the
+#                 malformed-call corpus tests/malformed/generate.py writes into
+#                 the target directory: at least 10,000 malformed calls to every
+#                 method and function
 #   kotlin        tests/bindings/TestWxPay.kt + bindings/kotlin/com/wxpay/wxpay.kt,
 #                 compiled by one kotlinc run, on the JVM with JNA
 #   swift-header  tests/bindings/swift_header_check.c: bindings/swift/wxpayFFI.h
@@ -130,8 +132,10 @@ run_suite() {
 }
 
 python_suite() {
+    local corpus="$target_dir/malformed/uniffi.corpus"
     WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_wxpay.py" "$base" &&
-        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$base"
+        WXPAY_LIB="$cdylib" python3 "$root/tests/malformed/generate.py" "$base" "$corpus" &&
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$corpus"
 }
 
 kotlin_suite() {

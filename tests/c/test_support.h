@@ -1,7 +1,8 @@
 /*
  * test_support.h: what the C programs of tests/c share: pass/fail counting,
  * checks of libwxpay's results and error documents, a JSON string reader,
- * and HTTP/1.1 on loopback (connect, listen, POST JSON to the sandbox).
+ * and HTTP/1.1 on loopback (connect, listen, GET from and POST JSON to the
+ * sandbox).
  * Header-only; include it once, after the system headers and "wxpay.h".
  */
 #ifndef WXPAY_TEST_SUPPORT_H
@@ -212,34 +213,42 @@ static inline int listen_loopback(int *port) {
     return fd;
 }
 
-/* POSTs `json` to the sandbox's `path`; returns the HTTP status or -1. */
-static inline int post_json(int port, const char *path, const char *json) {
+/* Sends the sandbox one request, a POST of `json` to `path` or a GET of
+ * `path` when `json` is NULL, and reads the answer (at most `size` - 1
+ * bytes, NUL-terminated) into `answer`; returns the HTTP status or -1. */
+static inline int http_exchange(int port, const char *path, const char *json, char *answer,
+                                size_t size) {
     int fd = connect_loopback(port);
     if (fd < 0) {
         return -1;
     }
     char request[1024];
-    int n = snprintf(request, sizeof request,
-                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     path, port, strlen(json), json);
-    int status = -1;
+    int n = json == NULL
+                ? snprintf(request, sizeof request,
+                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+                           path, port)
+                : snprintf(request, sizeof request,
+                           "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                           "Connection: close\r\n\r\n%s",
+                           path, port, strlen(json), json);
+    size_t got = 0;
     if (n > 0 && (size_t)n < sizeof request && write_all(fd, request, (size_t)n) == 0) {
-        char answer[512];
-        size_t got = 0;
         ssize_t r;
-        while (got + 1 < sizeof answer &&
-               (r = recv(fd, answer + got, sizeof answer - 1 - got, 0)) > 0) {
+        while (got + 1 < size && (r = recv(fd, answer + got, size - 1 - got, 0)) > 0) {
             got += (size_t)r;
         }
-        answer[got] = '\0';
-        if (sscanf(answer, "HTTP/1.%*d %d", &status) != 1) {
-            status = -1;
-        }
     }
+    answer[got] = '\0';
     close(fd);
-    return status;
+    int status = -1;
+    return sscanf(answer, "HTTP/1.%*d %d", &status) == 1 ? status : -1;
+}
+
+/* POSTs `json` to the sandbox's `path`; returns the HTTP status or -1. */
+static inline int post_json(int port, const char *path, const char *json) {
+    char answer[512];
+    return http_exchange(port, path, json, answer, sizeof answer);
 }
 
 #endif /* WXPAY_TEST_SUPPORT_H */
