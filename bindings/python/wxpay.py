@@ -1091,7 +1091,7 @@ class Config:
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, token_store_ca_file:typing.Optional[PathBuf] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT, platform_cert_min_interval_secs:typing.Optional[int] = _DEFAULT):
         self.appid = appid
         if app_secret is _DEFAULT:
             self.app_secret = None
@@ -1130,6 +1130,10 @@ class Config:
             self.token_store_fallback = None
         else:
             self.token_store_fallback = token_store_fallback
+        if token_store_ca_file is _DEFAULT:
+            self.token_store_ca_file = None
+        else:
+            self.token_store_ca_file = token_store_ca_file
         if api is _DEFAULT:
             self.api = None
         else:
@@ -1190,12 +1194,16 @@ class Config:
             self.platform_cert_refresh_secs = None
         else:
             self.platform_cert_refresh_secs = platform_cert_refresh_secs
+        if platform_cert_min_interval_secs is _DEFAULT:
+            self.platform_cert_min_interval_secs = None
+        else:
+            self.platform_cert_min_interval_secs = platform_cert_min_interval_secs
         
         
 
     
     def __str__(self):
-        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs)
+        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, token_store_ca_file={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={}, platform_cert_min_interval_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.token_store_ca_file, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs, self.platform_cert_min_interval_secs)
     def __eq__(self, other):
         if self.appid != other.appid:
             return False
@@ -1218,6 +1226,8 @@ class Config:
         if self.token_store != other.token_store:
             return False
         if self.token_store_fallback != other.token_store_fallback:
+            return False
+        if self.token_store_ca_file != other.token_store_ca_file:
             return False
         if self.api != other.api:
             return False
@@ -1249,6 +1259,8 @@ class Config:
             return False
         if self.platform_cert_refresh_secs != other.platform_cert_refresh_secs:
             return False
+        if self.platform_cert_min_interval_secs != other.platform_cert_min_interval_secs:
+            return False
         return True
 
 class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
@@ -1266,6 +1278,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             timeout_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             token_store=_UniffiFfiConverterOptionalString.read(buf),
             token_store_fallback=_UniffiFfiConverterOptionalBoolean.read(buf),
+            token_store_ca_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
             api=_UniffiFfiConverterOptionalString.read(buf),
             mch_id=_UniffiFfiConverterOptionalString.read(buf),
             api_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
@@ -1281,6 +1294,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             wechatpay_public_key_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
             wechatpay_public_key_id=_UniffiFfiConverterOptionalString.read(buf),
             platform_cert_refresh_secs=_UniffiFfiConverterOptionalUInt64.read(buf),
+            platform_cert_min_interval_secs=_UniffiFfiConverterOptionalUInt64.read(buf),
         )
 
     @staticmethod
@@ -1296,6 +1310,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.check_lower(value.timeout_ms)
         _UniffiFfiConverterOptionalString.check_lower(value.token_store)
         _UniffiFfiConverterOptionalBoolean.check_lower(value.token_store_fallback)
+        _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.token_store_ca_file)
         _UniffiFfiConverterOptionalString.check_lower(value.api)
         _UniffiFfiConverterOptionalString.check_lower(value.mch_id)
         _UniffiFfiConverterOptionalTypeSecret.check_lower(value.api_key)
@@ -1311,6 +1326,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.wechatpay_public_key_file)
         _UniffiFfiConverterOptionalString.check_lower(value.wechatpay_public_key_id)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.platform_cert_refresh_secs)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.platform_cert_min_interval_secs)
 
     @staticmethod
     def write(value, buf):
@@ -1325,6 +1341,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.write(value.timeout_ms, buf)
         _UniffiFfiConverterOptionalString.write(value.token_store, buf)
         _UniffiFfiConverterOptionalBoolean.write(value.token_store_fallback, buf)
+        _UniffiFfiConverterOptionalTypePathBuf.write(value.token_store_ca_file, buf)
         _UniffiFfiConverterOptionalString.write(value.api, buf)
         _UniffiFfiConverterOptionalString.write(value.mch_id, buf)
         _UniffiFfiConverterOptionalTypeSecret.write(value.api_key, buf)
@@ -1340,6 +1357,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalTypePathBuf.write(value.wechatpay_public_key_file, buf)
         _UniffiFfiConverterOptionalString.write(value.wechatpay_public_key_id, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.platform_cert_refresh_secs, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.platform_cert_min_interval_secs, buf)
 
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"

@@ -1183,7 +1183,8 @@ public struct Config: Equatable, Hashable {
     public var timeoutMs: UInt64?
     /**
      * 2014 flow: where the access_token lives: `memory` (the default) or
-     * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
+     * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
+     * `redis` feature).
      */
     public var tokenStore: String?
     /**
@@ -1191,6 +1192,11 @@ public struct Config: Equatable, Hashable {
      * store is unreachable, instead of failing; default false.
      */
     public var tokenStoreFallback: Bool?
+    /**
+     * 2014 flow, with a `rediss://` token store: a PEM file of the CA that
+     * signed the Redis server's certificate (default: the webpki roots).
+     */
+    public var tokenStoreCaFile: PathBuf?
     /**
      * The API generation: `legacy` (the default), `v2` or `v3`.
      */
@@ -1254,6 +1260,11 @@ public struct Config: Equatable, Hashable {
      * downloaded again, in seconds (default 12 h).
      */
     public var platformCertRefreshSecs: UInt64?
+    /**
+     * API v3: after a certificate download, how long a serial that is still
+     * unknown is refused without downloading again, in seconds (default 60).
+     */
+    public var platformCertMinIntervalSecs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1289,12 +1300,17 @@ public struct Config: Equatable, Hashable {
          */timeoutMs: UInt64? = nil, 
         /**
          * 2014 flow: where the access_token lives: `memory` (the default) or
-         * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
+         * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
+         * `redis` feature).
          */tokenStore: String? = nil, 
         /**
          * 2014 flow: keep working with this process's own token when the shared
          * store is unreachable, instead of failing; default false.
          */tokenStoreFallback: Bool? = nil, 
+        /**
+         * 2014 flow, with a `rediss://` token store: a PEM file of the CA that
+         * signed the Redis server's certificate (default: the webpki roots).
+         */tokenStoreCaFile: PathBuf? = nil, 
         /**
          * The API generation: `legacy` (the default), `v2` or `v3`.
          */api: String? = nil, 
@@ -1342,7 +1358,11 @@ public struct Config: Equatable, Hashable {
         /**
          * API v3, certificate mode: how often the platform certificates are
          * downloaded again, in seconds (default 12 h).
-         */platformCertRefreshSecs: UInt64? = nil) {
+         */platformCertRefreshSecs: UInt64? = nil, 
+        /**
+         * API v3: after a certificate download, how long a serial that is still
+         * unknown is refused without downloading again, in seconds (default 60).
+         */platformCertMinIntervalSecs: UInt64? = nil) {
         self.appid = appid
         self.appSecret = appSecret
         self.appKey = appKey
@@ -1354,6 +1374,7 @@ public struct Config: Equatable, Hashable {
         self.timeoutMs = timeoutMs
         self.tokenStore = tokenStore
         self.tokenStoreFallback = tokenStoreFallback
+        self.tokenStoreCaFile = tokenStoreCaFile
         self.api = api
         self.mchId = mchId
         self.apiKey = apiKey
@@ -1369,6 +1390,7 @@ public struct Config: Equatable, Hashable {
         self.wechatpayPublicKeyFile = wechatpayPublicKeyFile
         self.wechatpayPublicKeyId = wechatpayPublicKeyId
         self.platformCertRefreshSecs = platformCertRefreshSecs
+        self.platformCertMinIntervalSecs = platformCertMinIntervalSecs
     }
 
     
@@ -1398,6 +1420,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 timeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
                 tokenStore: FfiConverterOptionString.read(from: &buf), 
                 tokenStoreFallback: FfiConverterOptionBool.read(from: &buf), 
+                tokenStoreCaFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
                 api: FfiConverterOptionString.read(from: &buf), 
                 mchId: FfiConverterOptionString.read(from: &buf), 
                 apiKey: FfiConverterOptionTypeSecret.read(from: &buf), 
@@ -1412,7 +1435,8 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 wechatpayPublicKey: FfiConverterOptionString.read(from: &buf), 
                 wechatpayPublicKeyFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
                 wechatpayPublicKeyId: FfiConverterOptionString.read(from: &buf), 
-                platformCertRefreshSecs: FfiConverterOptionUInt64.read(from: &buf)
+                platformCertRefreshSecs: FfiConverterOptionUInt64.read(from: &buf), 
+                platformCertMinIntervalSecs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -1428,6 +1452,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)
         FfiConverterOptionString.write(value.tokenStore, into: &buf)
         FfiConverterOptionBool.write(value.tokenStoreFallback, into: &buf)
+        FfiConverterOptionTypePathBuf.write(value.tokenStoreCaFile, into: &buf)
         FfiConverterOptionString.write(value.api, into: &buf)
         FfiConverterOptionString.write(value.mchId, into: &buf)
         FfiConverterOptionTypeSecret.write(value.apiKey, into: &buf)
@@ -1443,6 +1468,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionTypePathBuf.write(value.wechatpayPublicKeyFile, into: &buf)
         FfiConverterOptionString.write(value.wechatpayPublicKeyId, into: &buf)
         FfiConverterOptionUInt64.write(value.platformCertRefreshSecs, into: &buf)
+        FfiConverterOptionUInt64.write(value.platformCertMinIntervalSecs, into: &buf)
     }
 }
 

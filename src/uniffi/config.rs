@@ -71,7 +71,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// 2014 flow: where the access_token lives: `memory` (the default) or
-    /// `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
+    /// `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
+    /// `redis` feature).
     #[uniffi(default = None)]
     pub token_store: Option<String>,
     /// 2014 flow: keep working with this process's own token when the shared
@@ -79,6 +80,10 @@ pub struct Config {
     #[uniffi(default = None)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_store_fallback: Option<bool>,
+    /// 2014 flow, with a `rediss://` token store: a PEM file of the CA that
+    /// signed the Redis server's certificate (default: the webpki roots).
+    #[uniffi(default = None)]
+    pub token_store_ca_file: Option<PathBuf>,
     /// The API generation: `legacy` (the default), `v2` or `v3`.
     #[uniffi(default = None)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +138,10 @@ pub struct Config {
     /// downloaded again, in seconds (default 12 h).
     #[uniffi(default = None)]
     pub platform_cert_refresh_secs: Option<u64>,
+    /// API v3: after a certificate download, how long a serial that is still
+    /// unknown is refused without downloading again, in seconds (default 60).
+    #[uniffi(default = None)]
+    pub platform_cert_min_interval_secs: Option<u64>,
 }
 
 impl Config {
@@ -171,6 +180,7 @@ pub(super) mod tests {
             timeout_ms: None,
             token_store: None,
             token_store_fallback: None,
+            token_store_ca_file: None,
             api: None,
             mch_id: None,
             api_key: None,
@@ -186,6 +196,7 @@ pub(super) mod tests {
             wechatpay_public_key_file: None,
             wechatpay_public_key_id: None,
             platform_cert_refresh_secs: None,
+            platform_cert_min_interval_secs: None,
         }
     }
 
@@ -288,7 +299,7 @@ pub(super) mod tests {
             ..v3_config()
         };
         let doc = document(&every);
-        assert_eq!(doc.as_object().map(|m| m.len()), Some(26), "{doc}");
+        assert_eq!(doc.as_object().map(|m| m.len()), Some(28), "{doc}");
         assert_eq!(doc["client_cert"]["pkcs12_password"], "10000100");
         let core: crate::Config = serde_json::from_value(doc).expect("every key is the core's");
         assert_eq!(

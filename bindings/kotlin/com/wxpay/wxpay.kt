@@ -2000,7 +2000,8 @@ data class Config (
     , 
     /**
      * 2014 flow: where the access_token lives: `memory` (the default) or
-     * `redis://HOST:PORT/DB` (needs a build with the `redis` feature).
+     * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
+     * `redis` feature).
      */
     var `tokenStore`: kotlin.String? = null 
     , 
@@ -2009,6 +2010,12 @@ data class Config (
      * store is unreachable, instead of failing; default false.
      */
     var `tokenStoreFallback`: kotlin.Boolean? = null 
+    , 
+    /**
+     * 2014 flow, with a `rediss://` token store: a PEM file of the CA that
+     * signed the Redis server's certificate (default: the webpki roots).
+     */
+    var `tokenStoreCaFile`: PathBuf? = null 
     , 
     /**
      * The API generation: `legacy` (the default), `v2` or `v3`.
@@ -2087,6 +2094,12 @@ data class Config (
      * downloaded again, in seconds (default 12 h).
      */
     var `platformCertRefreshSecs`: kotlin.ULong? = null 
+    , 
+    /**
+     * API v3: after a certificate download, how long a serial that is still
+     * unknown is refused without downloading again, in seconds (default 60).
+     */
+    var `platformCertMinIntervalSecs`: kotlin.ULong? = null 
     
 ){
     
@@ -2114,6 +2127,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalTypePathBuf.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeSecret.read(buf),
@@ -2128,6 +2142,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypePathBuf.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
         )
     }
@@ -2144,6 +2159,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalULong.allocationSize(value.`timeoutMs`) +
             FfiConverterOptionalString.allocationSize(value.`tokenStore`) +
             FfiConverterOptionalBoolean.allocationSize(value.`tokenStoreFallback`) +
+            FfiConverterOptionalTypePathBuf.allocationSize(value.`tokenStoreCaFile`) +
             FfiConverterOptionalString.allocationSize(value.`api`) +
             FfiConverterOptionalString.allocationSize(value.`mchId`) +
             FfiConverterOptionalTypeSecret.allocationSize(value.`apiKey`) +
@@ -2158,7 +2174,8 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKey`) +
             FfiConverterOptionalTypePathBuf.allocationSize(value.`wechatpayPublicKeyFile`) +
             FfiConverterOptionalString.allocationSize(value.`wechatpayPublicKeyId`) +
-            FfiConverterOptionalULong.allocationSize(value.`platformCertRefreshSecs`)
+            FfiConverterOptionalULong.allocationSize(value.`platformCertRefreshSecs`) +
+            FfiConverterOptionalULong.allocationSize(value.`platformCertMinIntervalSecs`)
     )
 
     override fun write(value: Config, buf: ByteBuffer) {
@@ -2173,6 +2190,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
             FfiConverterOptionalString.write(value.`tokenStore`, buf)
             FfiConverterOptionalBoolean.write(value.`tokenStoreFallback`, buf)
+            FfiConverterOptionalTypePathBuf.write(value.`tokenStoreCaFile`, buf)
             FfiConverterOptionalString.write(value.`api`, buf)
             FfiConverterOptionalString.write(value.`mchId`, buf)
             FfiConverterOptionalTypeSecret.write(value.`apiKey`, buf)
@@ -2188,6 +2206,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalTypePathBuf.write(value.`wechatpayPublicKeyFile`, buf)
             FfiConverterOptionalString.write(value.`wechatpayPublicKeyId`, buf)
             FfiConverterOptionalULong.write(value.`platformCertRefreshSecs`, buf)
+            FfiConverterOptionalULong.write(value.`platformCertMinIntervalSecs`, buf)
     }
 }
 
