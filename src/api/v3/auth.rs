@@ -31,7 +31,7 @@ impl SignedHeaders {
     /// The first header name that appears more than once in `pairs` (names
     /// are case-insensitive), which a notification must not have: which of
     /// two values would be the signed one is anyone's guess.
-    pub fn repeated_name<'a>(pairs: &'a [(String, String)]) -> Option<&'a str> {
+    pub fn repeated_name(pairs: &[(String, String)]) -> Option<&str> {
         pairs.iter().enumerate().find_map(|(i, (name, _))| {
             pairs[..i]
                 .iter()
