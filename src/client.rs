@@ -509,6 +509,18 @@ impl Client {
         }
     }
 
+    /// The HTTP status to send a notification reply with, where the
+    /// generation prescribes one: API v3 answers a verified notification 204
+    /// and a refused one 500. `None` for the 2014 flow and API v2, whose
+    /// replies are bodies only (sent with 200).
+    pub fn notification_reply_status(&self, verified: bool) -> Option<u16> {
+        match (&self.generation, verified) {
+            (Generation::V3 { .. }, true) => Some(v3_notify::SUCCESS_STATUS),
+            (Generation::V3 { .. }, false) => Some(v3_notify::FAILURE_STATUS),
+            _ => None,
+        }
+    }
+
     // ---- 2014 flow ----
 
     fn genprepay(
