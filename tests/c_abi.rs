@@ -151,7 +151,7 @@ fn header_is_up_to_date() {
         .with_config(config)
         .with_src(root.join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen reads src/ffi/mod.rs")
+        .expect("cbindgen reads src/ffi/")
         .write(&mut generated);
     let header_path = root.join("include/wxpay.h");
     let checked_in = std::fs::read(&header_path).unwrap_or_default();
@@ -165,7 +165,7 @@ fn header_is_up_to_date() {
             .map(|i| i + 1)
             .unwrap_or_else(|| generated.lines().count().min(checked_in.lines().count()) + 1);
         panic!(
-            "{} is not what cbindgen generates from src/ffi/mod.rs and cbindgen.toml \
+            "{} is not what cbindgen generates from src/ffi/ and cbindgen.toml \
              (first difference at line {first_difference}).\n\
              Regenerate it with:\n\n    WXPAY_WRITE_HEADER=1 cargo build\n\n\
              and commit the result.",
