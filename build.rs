@@ -1,5 +1,6 @@
-//! Build script: writes `include/wxpay.h` from `src/ffi/mod.rs` with cbindgen, but
-//! only when `WXPAY_WRITE_HEADER=1` is set. A normal build (and `cargo
+//! Build script: writes `include/wxpay.h` from `src/ffi/` with cbindgen (which
+//! starts at `src/ffi/mod.rs` and follows its `mod` declarations), but only
+//! when `WXPAY_WRITE_HEADER=1` is set. A normal build (and `cargo
 //! package`) writes nothing; `tests/c_abi.rs` checks that the checked-in
 //! header is the one cbindgen would write.
 
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-env-changed=WXPAY_WRITE_HEADER");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/ffi/mod.rs");
+    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     if env::var("WXPAY_WRITE_HEADER").as_deref() != Ok("1") {
         return;
@@ -22,9 +23,9 @@ fn main() {
     let header = root.join("include").join("wxpay.h");
     let changed = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(root.join("src").join("ffi.rs"))
+        .with_src(root.join("src").join("ffi").join("mod.rs"))
         .generate()
-        .expect("cbindgen can read src/ffi/mod.rs")
+        .expect("cbindgen can read src/ffi/")
         .write_to_file(&header);
     if changed {
         println!("cargo:warning=wrote {}", header.display());

@@ -151,7 +151,7 @@ fn header_is_up_to_date() {
         .with_config(config)
         .with_src(root.join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen reads src/ffi/mod.rs")
+        .expect("cbindgen reads src/ffi/")
         .write(&mut generated);
     let header_path = root.join("include/wxpay.h");
     let checked_in = std::fs::read(&header_path).unwrap_or_default();
@@ -165,12 +165,57 @@ fn header_is_up_to_date() {
             .map(|i| i + 1)
             .unwrap_or_else(|| generated.lines().count().min(checked_in.lines().count()) + 1);
         panic!(
-            "{} is not what cbindgen generates from src/ffi/mod.rs and cbindgen.toml \
+            "{} is not what cbindgen generates from src/ffi/ and cbindgen.toml \
              (first difference at line {first_difference}).\n\
              Regenerate it with:\n\n    WXPAY_WRITE_HEADER=1 cargo build\n\n\
              and commit the result.",
             header_path.display()
         );
+    }
+}
+
+/// cbindgen reads `src/ffi/mod.rs` and the files its `mod` declarations
+/// name: a file it missed, or an item it could not read, would be missing
+/// from the header without a word. Every `extern "C"` function and public
+/// constant of `src/ffi/*.rs` must be declared there.
+#[test]
+fn header_declares_every_export_of_src_ffi() {
+    let root = manifest_dir();
+    let header = std::fs::read_to_string(root.join("include/wxpay.h")).expect("the header");
+    let mut exports = Vec::new();
+    for entry in std::fs::read_dir(root.join("src/ffi")).expect("src/ffi/") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        for line in source.lines().map(str::trim_start) {
+            let item = [
+                "pub extern \"C\" fn ",
+                "pub unsafe extern \"C\" fn ",
+                "pub const ",
+            ]
+            .iter()
+            .find_map(|start| line.strip_prefix(start));
+            if let Some(item) = item {
+                let name: String = item
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                exports.push((path.display().to_string(), name));
+            }
+        }
+    }
+    assert!(exports.len() >= 19, "too few exports found: {exports:?}");
+    for (file, name) in exports {
+        let declared = [
+            format!(" {name}("),
+            format!("*{name}("),
+            format!("#define {name} "),
+        ]
+        .iter()
+        .any(|declaration| header.contains(declaration.as_str()));
+        assert!(declared, "{name} of {file} is not in include/wxpay.h");
     }
 }
 

@@ -111,4 +111,10 @@ pub(crate) trait Generation: Send + Sync {
 
     /// The body that refuses a notification (WeChat will send it again).
     fn failure_reply(&self, reason: &str) -> String;
+
+    /// The HTTP status a notification reply is sent with, where the
+    /// generation prescribes one.
+    fn reply_status(&self, _verified: bool) -> Option<u16> {
+        None
+    }
 }

@@ -285,6 +285,14 @@ impl Client {
     pub fn notification_failure_reply(&self, reason: &str) -> String {
         self.generation.failure_reply(reason)
     }
+
+    /// The HTTP status to send a notification reply with, where the
+    /// generation prescribes one: API v3 answers a verified notification 204
+    /// and a refused one 500. `None` for the 2014 flow and API v2, whose
+    /// replies are bodies only (sent with 200).
+    pub fn notification_reply_status(&self, verified: bool) -> Option<u16> {
+        self.generation.reply_status(verified)
+    }
 }
 
 /// Logs a notification's verification outcome, the order it verified for or

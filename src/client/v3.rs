@@ -12,7 +12,7 @@ use crate::api::notify::NotifyError;
 use crate::api::v3::auth::{self, SignatureError, SignedHeaders};
 use crate::api::v3::certificates::platform_certificates;
 use crate::api::v3::merchant::{V3Merchant, V3Verification};
-use crate::api::v3::notify::{v3_failure_reply, verify_v3_payment};
+use crate::api::v3::notify::{self as v3_notify, v3_failure_reply, verify_v3_payment};
 use crate::api::v3::{self as v3};
 use crate::config::Api;
 use crate::crypto::rsa::VerifyingKey;
@@ -167,6 +167,14 @@ impl Generation for V3Client {
 
     fn failure_reply(&self, reason: &str) -> String {
         v3_failure_reply(reason)
+    }
+
+    fn reply_status(&self, verified: bool) -> Option<u16> {
+        Some(if verified {
+            v3_notify::SUCCESS_STATUS
+        } else {
+            v3_notify::FAILURE_STATUS
+        })
     }
 }
 

@@ -3,18 +3,18 @@
 //! 12-byte nonce, associated data, base64 ciphertext whose last 16 bytes are
 //! the tag (PROTOCOL.md 5). ring does the cryptography.
 //!
-//! The primitive takes 16- or 32-byte keys so the public 16-byte example is a
-//! test; a merchant's API v3 key is always 32 bytes (the configuration checks).
+//! Keys are 32 bytes (AES-256), as an API v3 key is; the tests use the GCM
+//! specification's own AES-256 test case.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
 /// Why a resource did not decrypt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AeadError {
-    /// The key is neither 16 nor 32 bytes.
-    #[error("the AES-GCM key must be 16 or 32 bytes")]
+    /// The key is not 32 bytes.
+    #[error("the AES-GCM key must be 32 bytes")]
     KeyLength,
     /// The nonce is not 12 bytes.
     #[error("the AES-GCM nonce must be 12 bytes")]
@@ -32,13 +32,11 @@ pub enum AeadError {
 }
 
 fn key(key: &[u8]) -> Result<LessSafeKey, AeadError> {
-    let algorithm = match key.len() {
-        16 => &AES_128_GCM,
-        32 => &AES_256_GCM,
-        _ => return Err(AeadError::KeyLength),
-    };
+    if key.len() != 32 {
+        return Err(AeadError::KeyLength);
+    }
     Ok(LessSafeKey::new(
-        UnboundKey::new(algorithm, key).map_err(|_| AeadError::KeyLength)?,
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadError::KeyLength)?,
     ))
 }
 
@@ -83,16 +81,36 @@ pub fn encrypt(
 mod tests {
     use super::*;
 
-    /// The public example of PROTOCOL.md 5.
+    /// Test case 14 of the GCM specification (McGrew and Viega, "The
+    /// Galois/Counter Mode of Operation", appendix B): a 256-bit zero key, a
+    /// 96-bit zero IV, 16 zero bytes of plaintext, no associated data.
     #[test]
-    fn public_vector() {
+    fn gcm_specification_test_case_14() {
+        let key = [0u8; 32];
+        let nonce = "\0".repeat(12);
+        let plain = "\0".repeat(16);
+        let expected =
+            hex::decode("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919")
+                .expect("hex");
+        let sealed = encrypt(&key, &nonce, "", &plain).expect("seals");
+        assert_eq!(BASE64.decode(&sealed).expect("base64"), expected);
+        assert_eq!(
+            decrypt(&key, &nonce, "", &sealed).as_deref(),
+            Ok(plain.as_str())
+        );
+    }
+
+    /// The public example of PROTOCOL.md 5 uses a 16-byte key, which is not
+    /// an API v3 key: refused.
+    #[test]
+    fn a_16_byte_key_is_refused() {
         let plain = decrypt(
             b"testAPIv3Key0000",
             "wCq51qZv4Yfg",
             "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
             "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC",
         );
-        assert_eq!(plain.as_deref(), Ok("Hello World"));
+        assert_eq!(plain, Err(AeadError::KeyLength));
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
                     if map.contains_key(&key) {
                         let shown: String = key.chars().take(40).collect();
                         return Err(serde::de::Error::custom(format!(
-                            "the key {shown:?} appears twice"
+                            "the key {shown:?} appears more than once"
                         )));
                     }
                     map.insert(key, value);

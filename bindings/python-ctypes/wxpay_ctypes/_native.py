@@ -154,6 +154,14 @@ def _take(pointer: Optional[int]) -> Optional[str]:
         _string_free(pointer)
 
 
+def take_string(pointer: c_void_p) -> Optional[str]:
+    """Reads and frees the string the library left in ``pointer`` (``None``
+    for NULL), for code that calls the C functions itself."""
+    text = _take(pointer.value)
+    pointer.value = None
+    return text
+
+
 def call(function: Any, *args: Any, out: Optional[str] = TEXT) -> Any:
     """Calls ``function(*args, [&output,] &out_error)``, a function of the
     loaded library, and raises the error its result code and error document

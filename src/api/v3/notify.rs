@@ -13,8 +13,17 @@ use crate::util::money::Fen;
 /// The largest API v3 notification body accepted.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 
-/// The failure answer of an API v3 notification (sent with a 4xx/5xx status;
-/// WeChat will send it again). Success is an empty 200 or 204.
+/// The HTTP status that acknowledges a verified API v3 notification (the
+/// body is empty; 200 is accepted too).
+pub const SUCCESS_STATUS: u16 = 204;
+
+/// The HTTP status sent with [`v3_failure_reply`]: WeChat Pay sends the
+/// notification again.
+pub const FAILURE_STATUS: u16 = 500;
+
+/// The failure answer of an API v3 notification (sent with a 4xx/5xx status,
+/// [`FAILURE_STATUS`]; WeChat will send it again). Success is an empty 200 or
+/// 204 ([`SUCCESS_STATUS`]).
 pub fn v3_failure_reply(message: &str) -> String {
     serde_json::json!({ "code": "FAIL", "message": reply_message(message) }).to_string()
 }
