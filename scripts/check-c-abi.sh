@@ -66,6 +66,7 @@ apt_install() {
         || die "apt-get install $* failed"
 }
 command -v gcc >/dev/null 2>&1 || { log "installing gcc"; apt_install gcc libc6-dev; }
+command -v g++ >/dev/null 2>&1 || { log "installing g++"; apt_install g++; }
 command -v valgrind >/dev/null 2>&1 || { log "installing valgrind"; apt_install valgrind; }
 command -v pkg-config >/dev/null 2>&1 || { log "installing pkg-config"; apt_install pkg-config; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3 python3-pip; }
@@ -161,10 +162,12 @@ expect_output() { # expect_output PATTERN COMMAND...: runs, shows output, greps 
     grep -q -- "$pattern" <<<"$out"
 }
 
-run_pay() { expect_output 'pay: [0-9]* orders, 0 failed' "$@" "$BASE" 3 2; }
-run_abuse() { arm_quota_fault && expect_output 'abuse: [0-9]* passed, 0 failed' "$@" "$BASE"; }
-run_lifecycle() { expect_output 'lifecycle: [0-9]* passed, 0 failed' "$@" "$BASE"; }
-run_v3() { expect_output 'v3: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+# Each program must report exactly its number of checks: a program that
+# stopped early, or ran none, does not pass. Change a count with its program.
+run_pay() { expect_output '^pay: 6 orders, 0 failed$' "$@" "$BASE" 3 2; }
+run_abuse() { arm_quota_fault && expect_output '^abuse: 263 passed, 0 failed$' "$@" "$BASE"; }
+run_lifecycle() { expect_output '^lifecycle: 30 passed, 0 failed$' "$@" "$BASE"; }
+run_v3() { expect_output '^v3: 36 passed, 0 failed$' "$@" "$BASE"; }
 # A fresh corpus each run: its API v3 notification must be recent.
 MALFORMED_CORPUS="$TARGET_DIR/malformed/c-abi.corpus"
 run_malformed() {
@@ -228,13 +231,11 @@ step "ASAN+UBSAN v3" run_v3 "$WORK/v3-asan"
 step "ASAN+UBSAN malformed" run_malformed "$WORK/malformed-asan"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
-if command -v g++ >/dev/null 2>&1; then
-    header_as_cxx() {
-        printf '#include "wxpay.h"\nint main() { return WXPAY_OK; }\n' |
-            g++ -x c++ -Wall -Wextra -Werror -I"$ROOT/include" -fsyntax-only -
-    }
-    step "include/wxpay.h compiles as C++" header_as_cxx
-fi
+header_as_cxx() {
+    printf '#include "wxpay.h"\nint main() { return WXPAY_OK; }\n' |
+        g++ -x c++ -Wall -Wextra -Werror -I"$ROOT/include" -fsyntax-only -
+}
+step "include/wxpay.h compiles as C++" header_as_cxx
 
 # The install recipe of README.md, into a scratch prefix, then pay.c built
 # with nothing but what pkg-config says.

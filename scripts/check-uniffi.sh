@@ -167,8 +167,16 @@ swift_header_suite() {
         "$swift" >"$work/inc/swift_checksums.inc"
     grep -oE '\b(uniffi|ffi)_wxpay_[A-Za-z0-9_]+\(' "$header" | tr -d '(' | sort -u |
         sed 's/.*/SYMBOL(&)/' >"$work/inc/header_symbols.inc" || return 1
-    log "contract version $version, $(wc -l <"$work/inc/swift_checksums.inc") checksums," \
+    # Every checksum function the header declares must be checked.
+    local checksums declared
+    checksums="$(wc -l <"$work/inc/swift_checksums.inc")"
+    declared="$(grep -c '^SYMBOL(uniffi_wxpay_checksum_' "$work/inc/header_symbols.inc")"
+    log "contract version $version, $checksums checksums," \
         "$(wc -l <"$work/inc/header_symbols.inc") functions in wxpayFFI.h"
+    if [ "$checksums" -eq 0 ] || [ "$checksums" -ne "$declared" ]; then
+        log "WxPay.swift checks $checksums checksums; wxpayFFI.h declares $declared"
+        return 1
+    fi
     clang -std=c11 -Wall -Wextra -Werror -I "$root/bindings/swift" -I "$work/inc" \
         -DEXPECTED_CONTRACT_VERSION="$version" "$root/tests/bindings/swift_header_check.c" \
         -L "$debug_dir" -l:libwxpay.so -Wl,-rpath,"$debug_dir" -o "$work/swift_header_check" || return 1

@@ -26,6 +26,8 @@ struct Merchant {
     /// Answer this many notifications with a failure first.
     fail_first: AtomicU32,
     expected_fee: Mutex<Option<Fen>>,
+    /// Why notifications were refused (the payment verifier's reason).
+    rejections: Mutex<Vec<String>>,
 }
 
 async fn receive(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
@@ -35,16 +37,22 @@ async fn receive(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
         return client.notification_failure_reply("busy, try again");
     }
     let expected = *m.expected_fee.lock().expect("lock");
-    if let Ok(n) = client.verify_payment_notification(&body, expected) {
-        m.payments.lock().expect("lock").push(n);
-        return client.notification_success_reply();
-    }
+    let payment = match client.verify_payment_notification(&body, expected) {
+        Ok(n) => {
+            m.payments.lock().expect("lock").push(n);
+            return client.notification_success_reply();
+        }
+        Err(e) => e,
+    };
     match client.verify_refund_notification(&body, None) {
         Ok(n) => {
             m.refunds.lock().expect("lock").push(n);
             client.notification_success_reply()
         }
-        Err(e) => client.notification_failure_reply(&e.to_string()),
+        Err(_) => {
+            m.rejections.lock().expect("lock").push(payment.to_string());
+            client.notification_failure_reply(&payment.to_string())
+        }
     }
 }
 
@@ -56,6 +64,7 @@ fn merchant_endpoint() -> (Arc<Merchant>, String) {
         refunds: Mutex::new(Vec::new()),
         fail_first: AtomicU32::new(0),
         expected_fee: Mutex::new(None),
+        rejections: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/notify", post(receive))
@@ -214,6 +223,14 @@ fn a_notification_with_the_wrong_amount_is_refused_and_repeated() {
     });
     assert!(merchant.payments.lock().expect("lock").is_empty());
     assert!(!sandbox.notifications()[0].acknowledged);
+    let rejections = merchant.rejections.lock().expect("lock");
+    assert!(rejections.len() >= 3, "{rejections:?}");
+    for reason in rejections.iter() {
+        assert!(
+            reason.contains("total_fee 100 is not the expected 101"),
+            "refused for another reason: {reason}"
+        );
+    }
 }
 
 #[test]

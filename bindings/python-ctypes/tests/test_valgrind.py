@@ -37,11 +37,15 @@ SCRIPT = textwrap.dedent(
         wxpay_ctypes.Client({"appid": 1})
     except wxpay_ctypes.InvalidConfigError:
         pass
+    else:
+        raise SystemExit("an invalid configuration was accepted")
     assert wxpay_ctypes.sign("legacy-sha1", "K", {"a": "1"})
     try:
         wxpay_ctypes.sign("md5", "K", {"a": "1"})
     except wxpay_ctypes.InvalidArgumentError:
         pass
+    else:
+        raise SystemExit("an unknown signing scheme was accepted")
     assert legacy.get_prepaid_result(config, "VGL", 0.29, "b", "1.2.3.4")["status"] == 0
     legacy.clear_cache()
 
