@@ -329,11 +329,9 @@ impl Config {
         };
         let key_pem = match (&self.merchant_private_key, &self.merchant_private_key_file) {
             (Some(pem), None) => Secret::new(pem.expose()),
-            (None, Some(path)) => Secret::new(read(
-                "merchant_private_key_file",
-                path,
-                "merchant_private_key",
-            )?),
+            (None, Some(path)) => Secret::new(
+                read("merchant_private_key_file", path, "merchant_private_key")?.as_str(),
+            ),
             (Some(_), Some(_)) => {
                 return Err(Error::config(
                     "merchant_private_key",
@@ -355,11 +353,10 @@ impl Config {
         }
         let public_pem = match (&self.wechatpay_public_key, &self.wechatpay_public_key_file) {
             (Some(pem), None) => Some(pem.clone()),
-            (None, Some(path)) => Some(read(
-                "wechatpay_public_key_file",
-                path,
-                "wechatpay_public_key",
-            )?),
+            // A public key: nothing to wipe.
+            (None, Some(path)) => {
+                Some(read("wechatpay_public_key_file", path, "wechatpay_public_key")?.to_string())
+            }
             (None, None) => None,
             (Some(_), Some(_)) => {
                 return Err(Error::config(

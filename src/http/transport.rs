@@ -23,6 +23,8 @@ use url::Url;
 use crate::config::ClientCertConfig;
 use crate::error::{Error, Result};
 use crate::http::connection::{network_error, Body, Connection, ConnectionPool, Origin, SendError};
+use zeroize::Zeroizing;
+
 use crate::util::key_file;
 use crate::util::secret::Secret;
 
@@ -193,8 +195,9 @@ fn client_identity(
     }
     let read =
         |field: &str, path: &std::path::Path| key_file::read_bytes(field, path, "client_cert.pem");
-    let (cert_pem, key_pem): (Vec<u8>, Vec<u8>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
-        (Some(inline), None, None) => (inline.expose().as_bytes().to_vec(), inline.expose().as_bytes().to_vec()),
+    let inline = |pem: &Secret| Zeroizing::new(pem.expose().as_bytes().to_vec());
+    let (cert_pem, key_pem): (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
+        (Some(pem), None, None) => (inline(pem), inline(pem)),
         (None, Some(cert_file), None) => {
             let both = read("client_cert.cert_pem_file", cert_file)?;
             (both.clone(), both)

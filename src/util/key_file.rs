@@ -9,6 +9,8 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 
 /// The largest key or certificate file read (a PEM key is a few KiB).
@@ -16,17 +18,20 @@ pub const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 
 /// The text of the file `path` that configuration field `field` names.
 /// `inline_field` is the field that takes the same content inline, named in
-/// the error when `path` is PEM text rather than a path.
-pub fn read_text(field: &str, path: &Path, inline_field: &str) -> Result<String> {
+/// the error when `path` is PEM text rather than a path. The text is wiped
+/// from memory when dropped.
+pub fn read_text(field: &str, path: &Path, inline_field: &str) -> Result<Zeroizing<String>> {
     let bytes = read_bytes(field, path, inline_field)?;
-    String::from_utf8(bytes)
-        .map_err(|_| Error::config(field, "names a file that is not UTF-8 text"))
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err(Error::config(field, "names a file that is not UTF-8 text")),
+    }
 }
 
 /// The bytes of the file `path` that configuration field `field` names, at
 /// most [`MAX_KEY_FILE_BYTES`] (a path like `/dev/zero` must not exhaust
-/// memory).
-pub fn read_bytes(field: &str, path: &Path, inline_field: &str) -> Result<Vec<u8>> {
+/// memory), wiped from memory when dropped.
+pub fn read_bytes(field: &str, path: &Path, inline_field: &str) -> Result<Zeroizing<Vec<u8>>> {
     if looks_like_pem(path) {
         return Err(Error::config(
             field,
@@ -41,7 +46,7 @@ pub fn read_bytes(field: &str, path: &Path, inline_field: &str) -> Result<Vec<u8
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     warn_if_shared(field, path, &file);
-    let mut data = Vec::new();
+    let mut data = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(unreadable)?;

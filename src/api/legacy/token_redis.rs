@@ -160,7 +160,8 @@ impl RedisTokenStore {
                 )?;
                 let certificates = redis::TlsCertificates {
                     client_tls: None,
-                    root_cert: Some(root_cert),
+                    // A CA certificate: public, nothing to wipe.
+                    root_cert: Some(root_cert.to_vec()),
                 };
                 redis::Client::build_with_tls(info, certificates).map_err(unusable)?
             }

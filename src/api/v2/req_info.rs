@@ -31,7 +31,9 @@ pub enum ReqInfoError {
 }
 
 fn cipher(api_key: &Secret) -> Aes256 {
-    let key = hex::encode(Md5::digest(api_key.expose().as_bytes()));
+    // The derived key, wiped when dropped (as is the cipher's key schedule:
+    // aes's `zeroize` feature).
+    let key = zeroize::Zeroizing::new(hex::encode(Md5::digest(api_key.expose().as_bytes())));
     Aes256::new_from_slice(key.as_bytes()).expect("a hex MD5 is 32 bytes, an AES-256 key")
 }
 
