@@ -237,7 +237,8 @@ pub struct Config {
     #[serde(default)]
     pub wechatpay_public_key_id: Option<String>,
     /// API v3, certificate mode (no public key given): how often the
-    /// platform certificates are downloaded again, in seconds (default 12 h).
+    /// platform certificates are downloaded again, in seconds (default 12 h;
+    /// 60 s to 30 days, a value outside taken as the nearest bound).
     #[serde(default)]
     pub platform_cert_refresh_secs: Option<u64>,
     /// API v3: after a download of the platform certificates, how long an
@@ -248,6 +249,9 @@ pub struct Config {
     #[serde(default)]
     pub platform_cert_min_interval_secs: Option<u64>,
 }
+
+/// The longest `platform_cert_refresh_secs` taken (30 days).
+pub const MAX_PLATFORM_CERT_REFRESH_SECS: u64 = 30 * 24 * 3600;
 
 /// The default of `platform_cert_min_interval_secs`.
 pub const DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS: u64 = 60;
@@ -376,7 +380,10 @@ impl Config {
                     .map_err(|e| Error::config("wechatpay_public_key", e.to_string()))?,
             },
             None => V3Verification::Certificates {
-                refresh_secs: self.platform_cert_refresh_secs.unwrap_or(12 * 3600).max(60),
+                refresh_secs: self
+                    .platform_cert_refresh_secs
+                    .unwrap_or(12 * 3600)
+                    .clamp(60, MAX_PLATFORM_CERT_REFRESH_SECS),
             },
         };
         Ok(V3Merchant {
@@ -811,6 +818,40 @@ mod tests {
             matches!(&err, Error::InvalidConfig { field, .. } if field == "notify_url"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn durations_past_their_range_are_taken_as_its_bound() {
+        let v3 = |extra: serde_json::Value| {
+            let mut json = serde_json::json!({
+                "api": "v3", "appid": "wx1", "notify_url": "https://example.com/n", "mchid": "1",
+                "merchant_serial_no": "S", "api_v3_key": "0123456789abcdef0123456789abcdef",
+                "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
+            });
+            json.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            Config::from_json(&json.to_string())
+                .and_then(|c| c.v3_merchant())
+                .expect("valid")
+        };
+        let merchant = v3(serde_json::json!({
+            "platform_cert_refresh_secs": u64::MAX,
+            "platform_cert_min_interval_secs": u64::MAX,
+        }));
+        assert!(matches!(
+            merchant.verification,
+            V3Verification::Certificates { refresh_secs } if refresh_secs == MAX_PLATFORM_CERT_REFRESH_SECS
+        ));
+        assert_eq!(
+            merchant.unknown_serial_interval_secs,
+            MAX_PLATFORM_CERT_MIN_INTERVAL_SECS
+        );
+        let merchant = v3(serde_json::json!({"platform_cert_refresh_secs": 0}));
+        assert!(matches!(
+            merchant.verification,
+            V3Verification::Certificates { refresh_secs: 60 }
+        ));
     }
 
     #[test]
