@@ -10,21 +10,24 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use url::{Host, Url};
 
-use crate::api::legacy::merchant::LegacyMerchant;
-use crate::api::v2::merchant::V2Merchant;
-use crate::api::v3::merchant::{V3Merchant, V3Verification};
-use crate::crypto::rsa::{MerchantKey, VerifyingKey};
 use crate::crypto::sign::SignType;
 use crate::error::{Error, Result};
 use crate::util::charset::Charset;
-use crate::util::key_file;
 use crate::util::secret::Secret;
+
+mod client_cert;
+mod merchants;
+
+pub use client_cert::ClientCertConfig;
+pub use merchants::{
+    DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS, MAX_PLATFORM_CERT_MIN_INTERVAL_SECS,
+    MAX_PLATFORM_CERT_REFRESH_SECS,
+};
 
 /// The production gateway of the 2014 APP flow.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -57,81 +60,6 @@ impl Api {
             Api::V2 => "v2",
             Api::V3 => "v3",
         }
-    }
-}
-
-/// API v2: the merchant's client certificate for refunds (mutual TLS), read
-/// once when the client is built (a bad file or password is `InvalidConfig`
-/// naming `client_cert`).
-///
-/// Give one of: `pem` (the certificate and private key as inline PEM text);
-/// `cert_pem_file` (with `key_pem_file` when the key is in a file of its
-/// own); or `pkcs12_file` with `pkcs12_password` (WeChat's
-/// `apiclient_cert.p12`, whose password is the `mch_id`; its legacy RC2/3DES
-/// encryption is supported).
-///
-/// Holds secrets (`pem`, `pkcs12_password`): never log it.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "uniffi",
-    derive(serde::Serialize, uniffi::Record),
-    uniffi(name = "ClientCert")
-)]
-pub struct ClientCertConfig {
-    /// A PEM file holding the certificate (`apiclient_cert.pem`), and the key
-    /// unless `key_pem_file` is given.
-    #[serde(default)]
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub cert_pem_file: Option<PathBuf>,
-    /// A PEM file holding the private key (`apiclient_key.pem`).
-    #[serde(default)]
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub key_pem_file: Option<PathBuf>,
-    /// The certificate and private key as inline PEM text.
-    #[serde(default)]
-    #[cfg_attr(
-        feature = "uniffi",
-        serde(serialize_with = "crate::util::secret::serialize_exposed")
-    )]
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub pem: Option<Secret>,
-    /// A PKCS#12 file (`apiclient_cert.p12`).
-    #[serde(default)]
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub pkcs12_file: Option<PathBuf>,
-    /// The PKCS#12 password (the `mch_id` for WeChat's files).
-    #[serde(default)]
-    #[cfg_attr(
-        feature = "uniffi",
-        serde(serialize_with = "crate::util::secret::serialize_exposed")
-    )]
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub pkcs12_password: Option<Secret>,
-}
-
-// A file name is a string in the bindings. Lowering is lossy only for a path
-// that is not UTF-8, which a binding never gave.
-#[cfg(feature = "uniffi")]
-uniffi::custom_type!(
-    /// A file's path.
-    PathBuf,
-    String,
-    {
-        remote,
-        lower: |path| path.to_string_lossy().into_owned(),
-        try_lift: |text| Ok(PathBuf::from(text)),
-    }
-);
-
-impl fmt::Debug for ClientCertConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCertConfig")
-            .field("cert_pem_file", &self.cert_pem_file)
-            .field("key_pem_file", &self.key_pem_file)
-            .field("pem", &self.pem.as_ref().map(|_| "[redacted]"))
-            .field("pkcs12_file", &self.pkcs12_file)
-            .finish_non_exhaustive()
     }
 }
 
@@ -250,16 +178,6 @@ pub struct Config {
     pub platform_cert_min_interval_secs: Option<u64>,
 }
 
-/// The longest `platform_cert_refresh_secs` taken (30 days).
-pub const MAX_PLATFORM_CERT_REFRESH_SECS: u64 = 30 * 24 * 3600;
-
-/// The default of `platform_cert_min_interval_secs`.
-pub const DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS: u64 = 60;
-
-/// The largest `platform_cert_min_interval_secs` taken (a day); larger values
-/// are taken as this.
-pub const MAX_PLATFORM_CERT_MIN_INTERVAL_SECS: u64 = 24 * 3600;
-
 /// Where a client keeps its access_token, as the configuration says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenStoreSetting {
@@ -323,106 +241,6 @@ impl Config {
             Api::V2 => self.v2_merchant().map(drop),
             Api::V3 => self.v3_merchant().map(drop),
         }
-    }
-
-    /// API v3's credentials, with the keys read and parsed; an error names
-    /// the first missing or unusable key.
-    pub fn v3_merchant(&self) -> Result<V3Merchant> {
-        let read = |field: &str, path: &PathBuf, inline_field: &str| {
-            key_file::read_text(field, path, inline_field)
-        };
-        let key_pem = match (&self.merchant_private_key, &self.merchant_private_key_file) {
-            (Some(pem), None) => Secret::new(pem.expose()),
-            (None, Some(path)) => Secret::new(
-                read("merchant_private_key_file", path, "merchant_private_key")?.as_str(),
-            ),
-            (Some(_), Some(_)) => {
-                return Err(Error::config(
-                    "merchant_private_key",
-                    "give merchant_private_key or merchant_private_key_file, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(Error::config(
-                    "merchant_private_key",
-                    "is required for api \"v3\"",
-                ))
-            }
-        };
-        let key = MerchantKey::from_pem(key_pem.expose())
-            .map_err(|e| Error::config("merchant_private_key", e.to_string()))?;
-        let api_v3_key = required_secret("api_v3_key", &self.api_v3_key, self.api)?;
-        if api_v3_key.expose().len() != 32 {
-            return Err(Error::config("api_v3_key", "must be exactly 32 bytes"));
-        }
-        let public_pem = match (&self.wechatpay_public_key, &self.wechatpay_public_key_file) {
-            (Some(pem), None) => Some(pem.clone()),
-            // A public key: nothing to wipe.
-            (None, Some(path)) => {
-                Some(read("wechatpay_public_key_file", path, "wechatpay_public_key")?.to_string())
-            }
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(Error::config(
-                    "wechatpay_public_key",
-                    "give wechatpay_public_key or wechatpay_public_key_file, not both",
-                ))
-            }
-        };
-        let verification = match public_pem {
-            Some(pem) => V3Verification::PublicKey {
-                id: required_text(
-                    "wechatpay_public_key_id",
-                    &self.wechatpay_public_key_id,
-                    self.api,
-                )?,
-                key: VerifyingKey::from_public_key_pem(&pem)
-                    .map_err(|e| Error::config("wechatpay_public_key", e.to_string()))?,
-            },
-            None => V3Verification::Certificates {
-                refresh_secs: self
-                    .platform_cert_refresh_secs
-                    .unwrap_or(12 * 3600)
-                    .clamp(60, MAX_PLATFORM_CERT_REFRESH_SECS),
-            },
-        };
-        Ok(V3Merchant {
-            appid: self.appid.clone(),
-            mchid: required_text("mchid", &self.mchid, self.api)?,
-            serial_no: required_text("merchant_serial_no", &self.merchant_serial_no, self.api)?,
-            key: Arc::new(key),
-            api_v3_key,
-            notify_url: self.notify_url.clone(),
-            verification,
-            unknown_serial_interval_secs: self
-                .platform_cert_min_interval_secs
-                .unwrap_or(DEFAULT_PLATFORM_CERT_MIN_INTERVAL_SECS)
-                .min(MAX_PLATFORM_CERT_MIN_INTERVAL_SECS),
-        })
-    }
-
-    /// The 2014 flow's credentials; an error names the first missing key.
-    pub fn legacy_merchant(&self) -> Result<LegacyMerchant> {
-        Ok(LegacyMerchant {
-            appid: self.appid.clone(),
-            app_secret: required_secret("app_secret", &self.app_secret, self.api)?,
-            app_key: required_secret("app_key", &self.app_key, self.api)?,
-            partner_id: required_text("partner_id", &self.partner_id, self.api)?,
-            partner_key: required_secret("partner_key", &self.partner_key, self.api)?,
-            notify_url: self.notify_url.clone(),
-            input_charset: self.input_charset,
-        })
-    }
-
-    /// API v2's credentials; an error names the first missing key.
-    pub fn v2_merchant(&self) -> Result<V2Merchant> {
-        Ok(V2Merchant {
-            appid: self.appid.clone(),
-            mch_id: required_text("mch_id", &self.mch_id, self.api)?,
-            api_key: required_secret("api_key", &self.api_key, self.api)?,
-            sign_type: self.sign_type,
-            notify_url: self.notify_url.clone(),
-        })
     }
 
     /// The parsed `api_base`, checked: `https://`, or `http://` for a loopback
@@ -504,26 +322,6 @@ fn without_values(message: &str) -> String {
     message.to_owned()
 }
 
-fn required_text(field: &str, value: &Option<String>, api: Api) -> Result<String> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(v.clone()),
-        _ => Err(Error::config(
-            field,
-            format!("is required for api {:?}", api.as_str()),
-        )),
-    }
-}
-
-fn required_secret(field: &str, value: &Option<Secret>, api: Api) -> Result<Secret> {
-    match value {
-        Some(v) if !v.is_empty() => Ok(v.clone()),
-        _ => Err(Error::config(
-            field,
-            format!("is required for api {:?}", api.as_str()),
-        )),
-    }
-}
-
 fn require_non_empty(field: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         Err(Error::config(field, "must not be empty"))
@@ -532,7 +330,7 @@ fn require_non_empty(field: &str, value: &str) -> Result<()> {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -596,10 +394,11 @@ fn redact_url_password(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn json(api_base: &str) -> String {
+    /// A 2014-flow configuration with `api_base`.
+    pub(crate) fn json(api_base: &str) -> String {
         format!(
             r#"{{"appid":"wxd930ea5d5a258f4f","app_secret":"SECRET-S","app_key":"SECRET-K",
                "partner_id":"1900000109","partner_key":"SECRET-P",
@@ -704,105 +503,12 @@ mod tests {
     }
 
     #[test]
-    fn each_generation_requires_its_own_keys() {
-        let legacy_without_key = json("https://x.example").replace(r#""app_key":"SECRET-K","#, "");
-        let err = Config::from_json(&legacy_without_key).expect_err("app_key missing");
-        assert!(
-            matches!(&err, Error::InvalidConfig { field, .. } if field == "app_key"),
-            "{err}"
-        );
-
-        let v2 = r#"{"api":"v2","appid":"wx1","notify_url":"https://x.example/n",
-                     "mch_id":"10000100","api_key":"SECRET-A","sign_type":"HMAC-SHA256"}"#;
-        let c = Config::from_json(v2).expect("valid v2");
-        assert_eq!(c.api, Api::V2);
-        assert_eq!(
-            c.api_base_url().expect("default").as_str(),
-            "https://api.mch.weixin.qq.com/"
-        );
-        let m = c.v2_merchant().expect("v2 merchant");
-        assert_eq!(m.sign_type, SignType::HmacSha256);
-        assert!(!format!("{c:?} {m:?}").contains("SECRET"));
-        let err =
-            Config::from_json(&v2.replace(r#""api_key":"SECRET-A","#, "")).expect_err("api_key");
-        assert!(
-            matches!(&err, Error::InvalidConfig { field, .. } if field == "api_key"),
-            "{err}"
-        );
-        assert!(Config::from_json(&v2.replace("HMAC-SHA256", "SHA1")).is_err());
-    }
-
-    #[test]
-    fn a_pasted_key_never_reaches_an_error() {
-        const PEM: &str =
-            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\n-----END PRIVATE KEY-----\n";
-        let config = |api: &str, extra: serde_json::Value| {
-            let mut json = serde_json::json!({
-                "api": api, "appid": "wx1", "notify_url": "https://example.com/n",
-                "mch_id": "1", "api_key": "192006250b4c09247ec02edce69f6a2d",
-                "mchid": "1", "merchant_serial_no": "S",
-                "api_v3_key": "0123456789abcdef0123456789abcdef",
-            });
-            if api == "v2" {
-                for v3_only in ["mchid", "merchant_serial_no", "api_v3_key"] {
-                    json.as_object_mut().expect("object").remove(v3_only);
-                }
-            } else {
-                for v2_only in ["mch_id", "api_key"] {
-                    json.as_object_mut().expect("object").remove(v2_only);
-                }
-            }
-            json.as_object_mut()
-                .expect("object")
-                .extend(extra.as_object().expect("object").clone());
-            json.to_string()
-        };
-        let merchant_key = include_str!("sandbox/keys/merchant_key.pem");
-        for (json, field) in [
-            (
-                config("v2", serde_json::json!({"client_cert": PEM})),
-                "client_cert",
-            ),
-            (
-                config("v2", serde_json::json!({"sign_type": PEM})),
-                "sign_type",
-            ),
-            (
-                config(
-                    "v2",
-                    serde_json::json!({"client_cert": {"pkcs12_file": [PEM]}}),
-                ),
-                "client_cert.pkcs12_file",
-            ),
-            (
-                config("v3", serde_json::json!({"merchant_private_key_file": PEM})),
-                "merchant_private_key_file",
-            ),
-            (
-                config(
-                    "v3",
-                    serde_json::json!({"merchant_private_key": merchant_key,
-                        "wechatpay_public_key_id": "P", "wechatpay_public_key_file": PEM}),
-                ),
-                "wechatpay_public_key_file",
-            ),
-        ] {
-            let message = Config::from_json(&json).expect_err(field).to_string();
-            assert!(message.contains(field), "{field}: {message}");
-            assert!(
-                !message.contains("MIIE") && !message.contains("BEGIN"),
-                "{field}: {message}"
-            );
-        }
-    }
-
-    #[test]
     fn a_v3_notify_url_is_https_unless_on_loopback() {
         let v3 = |notify_url: &str| {
             serde_json::json!({
                 "api": "v3", "appid": "wx1", "notify_url": notify_url, "mchid": "1",
                 "merchant_serial_no": "S", "api_v3_key": "0123456789abcdef0123456789abcdef",
-                "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
+                "merchant_private_key": include_str!("../sandbox/keys/merchant_key.pem"),
             })
             .to_string()
         };
@@ -821,40 +527,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_past_their_range_are_taken_as_its_bound() {
-        let v3 = |extra: serde_json::Value| {
-            let mut json = serde_json::json!({
-                "api": "v3", "appid": "wx1", "notify_url": "https://example.com/n", "mchid": "1",
-                "merchant_serial_no": "S", "api_v3_key": "0123456789abcdef0123456789abcdef",
-                "merchant_private_key": include_str!("sandbox/keys/merchant_key.pem"),
-            });
-            json.as_object_mut()
-                .expect("object")
-                .extend(extra.as_object().expect("object").clone());
-            Config::from_json(&json.to_string())
-                .and_then(|c| c.v3_merchant())
-                .expect("valid")
-        };
-        let merchant = v3(serde_json::json!({
-            "platform_cert_refresh_secs": u64::MAX,
-            "platform_cert_min_interval_secs": u64::MAX,
-        }));
-        assert!(matches!(
-            merchant.verification,
-            V3Verification::Certificates { refresh_secs } if refresh_secs == MAX_PLATFORM_CERT_REFRESH_SECS
-        ));
-        assert_eq!(
-            merchant.unknown_serial_interval_secs,
-            MAX_PLATFORM_CERT_MIN_INTERVAL_SECS
-        );
-        let merchant = v3(serde_json::json!({"platform_cert_refresh_secs": 0}));
-        assert!(matches!(
-            merchant.verification,
-            V3Verification::Certificates { refresh_secs: 60 }
-        ));
-    }
-
-    #[test]
     fn type_errors_say_what_was_expected() {
         assert_eq!(
             without_values(r#"invalid type: string "k", expected a boolean"#),
@@ -867,17 +539,6 @@ mod tests {
         assert_eq!(
             without_values("missing field `appid`"),
             "missing field `appid`"
-        );
-    }
-
-    #[test]
-    fn key_files_are_bounded() {
-        let v3 = r#"{"api":"v3","appid":"x","notify_url":"http://x","merchant_private_key_file":"/dev/zero"}"#
-            .replace("http://x", "https://x");
-        let err = Config::from_json(&v3).expect_err("not a key");
-        assert!(
-            matches!(&err, Error::InvalidConfig { field, .. } if field == "merchant_private_key_file"),
-            "{err}"
         );
     }
 
