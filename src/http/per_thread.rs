@@ -22,6 +22,7 @@
 //! connection is only ever used by the process that opened it.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -93,16 +94,61 @@ impl ThreadClient {
         std::ptr::eq(self.owner.as_ptr(), Arc::as_ptr(settings))
     }
 
-    /// Runs `exchange` with the client, on the runtime, on this thread.
-    pub(crate) fn run<T>(
+    /// Runs the exchange `start` makes with the client as a task on this
+    /// thread's runtime, and waits for it, at most `timeout` (then the
+    /// exchange is dropped and the error is `timed_out()`).
+    ///
+    /// The task first yields once: the runtime then polls its I/O driver,
+    /// and the connections' tasks take in what came while this thread was
+    /// away (a server closing an idle connection) before the exchange takes
+    /// a connection from the pool. (Nothing runs the runtime between calls:
+    /// without this, the first request after such a close would be written
+    /// on the dead connection.)
+    pub(crate) fn run<T, F>(
         &self,
-        exchange: impl AsyncFnOnce(&reqwest::Client) -> Result<T>,
-    ) -> Result<T> {
-        match (&self.runtime, &self.client) {
-            (Some(runtime), Some(client)) => runtime.block_on(exchange(client)),
-            _ => Err(Error::InvalidArgument(
+        timeout: Duration,
+        timed_out: impl FnOnce() -> Error,
+        start: impl FnOnce(&reqwest::Client) -> Result<F>,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (Some(runtime), Some(client)) = (&self.runtime, &self.client) else {
+            return Err(Error::InvalidArgument(
                 "the HTTP client is shut down".into(),
-            )),
+            ));
+        };
+        let exchange = start(client)?;
+        let outcome = runtime.block_on(async move {
+            // Spawned from within the runtime (a task spawned from outside
+            // wakes it through its eventfd: a write per call), and timed
+            // from here: the timer then outlives the task, so the next
+            // call's timer is never the earliest and need not wake the
+            // driver either.
+            let mut task = tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                exchange.await
+            });
+            match tokio::time::timeout(timeout, &mut task).await {
+                Ok(outcome) => Some(outcome),
+                Err(_) => {
+                    task.abort();
+                    let _ = task.await;
+                    None
+                }
+            }
+        });
+        match outcome {
+            None => Err(timed_out()),
+            Some(Ok(result)) => result,
+            Some(Err(e)) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(Error::Network {
+                    timeout: false,
+                    message: "the HTTP exchange was cancelled".into(),
+                }),
+            },
         }
     }
 }

@@ -123,6 +123,12 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 /// the connections of the thread that drops it at once, and those of other
 /// threads on their next call (with any transport) or when they exit.
 ///
+/// A request that a kept-alive connection lost before any of the answer came
+/// (the server closed the connection just as the request went out) is sent
+/// once more on a new connection, within the same total timeout: every
+/// request the protocol makes is safe to repeat (GETs, and POSTs the gateway
+/// de-duplicates by the merchant's own `out_trade_no` or `out_refund_no`).
+///
 /// Calls block the calling thread; they must not be made from a thread that
 /// runs an async runtime (they fail with [`Error::InvalidArgument`] there:
 /// use the runtime's `spawn_blocking`).
@@ -355,13 +361,8 @@ impl HttpTransport {
     }
 }
 
-/// Sends `request` with `client` and reads the whole answer (at most
-/// [`MAX_RESPONSE_BYTES`]).
-async fn exchange(
-    client: &reqwest::Client,
-    request: &HttpRequest,
-    connect_timeout: Duration,
-) -> Result<HttpResponse> {
+/// `request` as reqwest's request, for `client`.
+fn outgoing(client: &reqwest::Client, request: &HttpRequest) -> Result<reqwest::Request> {
     if !matches!(request.url.scheme(), "http" | "https") {
         return Err(Error::InvalidArgument(format!(
             "cannot send a request over {}: only http and https",
@@ -383,16 +384,33 @@ async fn exchange(
     }
     // The builder's errors name the part at fault (a header), never the URL
     // once it is taken out.
-    let outgoing = builder.build().map_err(|e| {
+    builder.build().map_err(|e| {
         Error::InvalidArgument(format!(
             "cannot build the HTTP request: {}",
             e.without_url()
         ))
-    })?;
-    let mut response = client
-        .execute(outgoing)
-        .await
-        .map_err(|e| request_error(&e, connect_timeout))?;
+    })
+}
+
+/// Sends `outgoing` with `client` and reads the whole answer (at most
+/// [`MAX_RESPONSE_BYTES`]).
+async fn exchange(
+    client: reqwest::Client,
+    outgoing: reqwest::Request,
+    connect_timeout: Duration,
+) -> Result<HttpResponse> {
+    let again = outgoing.try_clone();
+    let mut response = match (client.execute(outgoing).await, again) {
+        (Ok(response), _) => response,
+        (Err(e), Some(again)) if closed_under_request(&e) => {
+            log::debug!("the server closed a kept-alive connection under a request: sending it again on a new one");
+            client
+                .execute(again)
+                .await
+                .map_err(|e| request_error(&e, connect_timeout))?
+        }
+        (Err(e), _) => return Err(request_error(&e, connect_timeout)),
+    };
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -424,6 +442,33 @@ async fn exchange(
         headers,
         body,
     })
+}
+
+/// Whether `e` says the connection was closed or reset under the request,
+/// before any of the answer came: a server closing a kept-alive connection
+/// just as the request went out (it closes between requests, so it did not
+/// take this one in).
+fn closed_under_request(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() || e.is_body() || e.is_decode() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), BrokenPipe | ConnectionAborted | ConnectionReset) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A failed exchange as a network error: what failed (connecting, the TLS
@@ -506,18 +551,16 @@ impl Transport for HttpTransport {
         let started = std::time::Instant::now();
         let (timeout, connect_timeout) = (self.settings.timeout, self.settings.connect_timeout());
         let result = per_thread::with_thread_client(&self.settings, |local| {
-            local.run(async |client| {
-                tokio::time::timeout(timeout, exchange(client, request, connect_timeout))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::Network {
-                            timeout: true,
-                            message: format!(
-                                "timed out: no complete answer within {} ms",
-                                timeout.as_millis()
-                            ),
-                        })
-                    })
+            let timed_out = || Error::Network {
+                timeout: true,
+                message: format!(
+                    "timed out: no complete answer within {} ms",
+                    timeout.as_millis()
+                ),
+            };
+            local.run(timeout, timed_out, |client| {
+                let outgoing = outgoing(client, request)?;
+                Ok(exchange(client.clone(), outgoing, connect_timeout))
             })
         });
         let ms = started.elapsed().as_millis();
@@ -715,6 +758,27 @@ mod tests {
         eventually("this thread's connection closes", || {
             server.closed.load(Ordering::SeqCst) == 5
         });
+    }
+
+    #[test]
+    fn a_stalled_answer_times_out_and_the_thread_goes_on() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", silent.local_addr().expect("addr"));
+        let transport = HttpTransport::new(Duration::from_millis(300)).expect("transport");
+        let started = std::time::Instant::now();
+        let err = post(&transport, &base).expect_err("no answer");
+        assert!(
+            matches!(&err, Error::Network { timeout: true, message } if message.contains("300 ms")),
+            "{err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let server = scripted_server(usize::MAX, false);
+        assert_eq!(post(&transport, &server.base).expect("answer").body, b"ok");
+        drop(silent);
     }
 
     #[test]
