@@ -4,7 +4,9 @@
 #
 #   python        tests/bindings/test_wxpay.py on bindings/python/wxpay.py (python3),
 #                 then tests/bindings/test_malformed_uniffi.py: at least 10,000
-#                 generated malformed calls to every method and function
+#                 generated malformed calls to every method and function, and
+#                 tests/bindings/test_fork_uniffi.py: a client used before
+#                 os.fork() works in the parent and in every child
 #   kotlin        tests/bindings/TestWxPay.kt + bindings/kotlin/com/wxpay/wxpay.kt,
 #                 compiled by one kotlinc run, on the JVM with JNA
 #   swift-header  tests/bindings/swift_header_check.c: bindings/swift/wxpayFFI.h
@@ -131,7 +133,8 @@ run_suite() {
 
 python_suite() {
     WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_wxpay.py" "$base" &&
-        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$base"
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$base" &&
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_fork_uniffi.py" "$base"
 }
 
 kotlin_suite() {
