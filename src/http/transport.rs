@@ -123,7 +123,7 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 /// the connections of the thread that drops it at once, and those of other
 /// threads on their next call (with any transport) or when they exit.
 ///
-/// A request that a kept-alive connection lost before any of the answer came
+/// A request that a kept-alive connection lost before the answer's head came
 /// (the server closed the connection just as the request went out) is sent
 /// once more on a new connection, within the same total timeout: every
 /// request the protocol makes is safe to repeat (GETs, and POSTs the gateway
@@ -445,9 +445,9 @@ async fn exchange(
 }
 
 /// Whether `e` says the connection was closed or reset under the request,
-/// before any of the answer came: a server closing a kept-alive connection
-/// just as the request went out (it closes between requests, so it did not
-/// take this one in).
+/// before the head of the answer came: a server closing a kept-alive
+/// connection just as the request went out (a server closes between
+/// requests, so it most likely did not take this one in).
 fn closed_under_request(e: &reqwest::Error) -> bool {
     if e.is_connect() || e.is_timeout() || e.is_body() || e.is_decode() {
         return false;
