@@ -229,6 +229,14 @@ step "ASAN+UBSAN abuse" run_abuse "$WORK/abuse-asan"
 step "ASAN+UBSAN lifecycle" run_lifecycle "$WORK/lifecycle-asan"
 step "ASAN+UBSAN v3" run_v3 "$WORK/v3-asan"
 step "ASAN+UBSAN malformed" run_malformed "$WORK/malformed-asan"
+# fork.c: a client created and used before fork() works in the parent and in
+# every child (valgrind follows the children; each must be clean too).
+run_fork() { expect_output 'fork: [0-9]* passed, 0 failed' "$@" "$BASE"; }
+step "compile fork.c (shared)" compile fork-shared fork.c "${SHARED_LINK[@]}"
+step "compile fork.c (static, ASAN+UBSAN)" \
+    compile fork-asan fork.c "${SANITIZE[@]}" "${STATIC_LINK[@]}"
+step "valgrind fork (shared)" run_fork valgrind_clean "$WORK/vg-fork.log" "$WORK/fork-shared"
+step "ASAN+UBSAN fork" run_fork "$WORK/fork-asan"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 header_as_cxx() {

@@ -6,7 +6,9 @@
 #                 then tests/bindings/test_malformed_uniffi.py on the
 #                 malformed-call corpus tests/malformed/generate.py writes into
 #                 the target directory: at least 10,000 malformed calls to every
-#                 method and function
+#                 method and function; then
+#                 tests/bindings/test_fork_uniffi.py: a client used before
+#                 os.fork() works in the parent and in every child
 #   kotlin        tests/bindings/TestWxPay.kt + bindings/kotlin/com/wxpay/wxpay.kt,
 #                 compiled by one kotlinc run, on the JVM with JNA
 #   swift-header  tests/bindings/swift_header_check.c: bindings/swift/wxpayFFI.h
@@ -135,7 +137,8 @@ python_suite() {
     local corpus="$target_dir/malformed/uniffi.corpus"
     WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_wxpay.py" "$base" &&
         WXPAY_LIB="$cdylib" python3 "$root/tests/malformed/generate.py" "$base" "$corpus" &&
-        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$corpus"
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_malformed_uniffi.py" "$corpus" &&
+        WXPAY_LIB="$cdylib" python3 "$root/tests/bindings/test_fork_uniffi.py" "$base"
 }
 
 kotlin_suite() {

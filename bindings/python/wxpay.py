@@ -1091,7 +1091,7 @@ class Config:
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, token_store_ca_file:typing.Optional[PathBuf] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT, platform_cert_min_interval_secs:typing.Optional[int] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, proxy:typing.Optional[str] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, token_store_ca_file:typing.Optional[PathBuf] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT, platform_cert_min_interval_secs:typing.Optional[int] = _DEFAULT):
         self.appid = appid
         if app_secret is _DEFAULT:
             self.app_secret = None
@@ -1122,6 +1122,10 @@ class Config:
             self.timeout_ms = None
         else:
             self.timeout_ms = timeout_ms
+        if proxy is _DEFAULT:
+            self.proxy = None
+        else:
+            self.proxy = proxy
         if token_store is _DEFAULT:
             self.token_store = None
         else:
@@ -1203,7 +1207,7 @@ class Config:
 
     
     def __str__(self):
-        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, token_store={}, token_store_fallback={}, token_store_ca_file={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={}, platform_cert_min_interval_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.token_store, self.token_store_fallback, self.token_store_ca_file, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs, self.platform_cert_min_interval_secs)
+        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, proxy={}, token_store={}, token_store_fallback={}, token_store_ca_file={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={}, platform_cert_min_interval_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.proxy, self.token_store, self.token_store_fallback, self.token_store_ca_file, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs, self.platform_cert_min_interval_secs)
     def __eq__(self, other):
         if self.appid != other.appid:
             return False
@@ -1222,6 +1226,8 @@ class Config:
         if self.input_charset != other.input_charset:
             return False
         if self.timeout_ms != other.timeout_ms:
+            return False
+        if self.proxy != other.proxy:
             return False
         if self.token_store != other.token_store:
             return False
@@ -1276,6 +1282,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             api_base=_UniffiFfiConverterOptionalString.read(buf),
             input_charset=_UniffiFfiConverterOptionalString.read(buf),
             timeout_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            proxy=_UniffiFfiConverterOptionalString.read(buf),
             token_store=_UniffiFfiConverterOptionalString.read(buf),
             token_store_fallback=_UniffiFfiConverterOptionalBoolean.read(buf),
             token_store_ca_file=_UniffiFfiConverterOptionalTypePathBuf.read(buf),
@@ -1308,6 +1315,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.api_base)
         _UniffiFfiConverterOptionalString.check_lower(value.input_charset)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.timeout_ms)
+        _UniffiFfiConverterOptionalString.check_lower(value.proxy)
         _UniffiFfiConverterOptionalString.check_lower(value.token_store)
         _UniffiFfiConverterOptionalBoolean.check_lower(value.token_store_fallback)
         _UniffiFfiConverterOptionalTypePathBuf.check_lower(value.token_store_ca_file)
@@ -1339,6 +1347,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.api_base, buf)
         _UniffiFfiConverterOptionalString.write(value.input_charset, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.timeout_ms, buf)
+        _UniffiFfiConverterOptionalString.write(value.proxy, buf)
         _UniffiFfiConverterOptionalString.write(value.token_store, buf)
         _UniffiFfiConverterOptionalBoolean.write(value.token_store_fallback, buf)
         _UniffiFfiConverterOptionalTypePathBuf.write(value.token_store_ca_file, buf)

@@ -1182,6 +1182,12 @@ public struct Config: Equatable, Hashable {
      */
     public var timeoutMs: UInt64?
     /**
+     * The proxy every HTTP request goes through (`http://HOST:PORT` or
+     * `https://HOST:PORT`, with `user:password@` for basic authentication);
+     * default: the environment's `HTTPS_PROXY` / `NO_PROXY`.
+     */
+    public var proxy: String?
+    /**
      * 2014 flow: where the access_token lives: `memory` (the default) or
      * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
      * `redis` feature).
@@ -1299,6 +1305,11 @@ public struct Config: Equatable, Hashable {
          * The total timeout of one HTTP exchange in milliseconds; default 10000.
          */timeoutMs: UInt64? = nil, 
         /**
+         * The proxy every HTTP request goes through (`http://HOST:PORT` or
+         * `https://HOST:PORT`, with `user:password@` for basic authentication);
+         * default: the environment's `HTTPS_PROXY` / `NO_PROXY`.
+         */proxy: String? = nil, 
+        /**
          * 2014 flow: where the access_token lives: `memory` (the default) or
          * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
          * `redis` feature).
@@ -1372,6 +1383,7 @@ public struct Config: Equatable, Hashable {
         self.apiBase = apiBase
         self.inputCharset = inputCharset
         self.timeoutMs = timeoutMs
+        self.proxy = proxy
         self.tokenStore = tokenStore
         self.tokenStoreFallback = tokenStoreFallback
         self.tokenStoreCaFile = tokenStoreCaFile
@@ -1418,6 +1430,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 apiBase: FfiConverterOptionString.read(from: &buf), 
                 inputCharset: FfiConverterOptionString.read(from: &buf), 
                 timeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                proxy: FfiConverterOptionString.read(from: &buf), 
                 tokenStore: FfiConverterOptionString.read(from: &buf), 
                 tokenStoreFallback: FfiConverterOptionBool.read(from: &buf), 
                 tokenStoreCaFile: FfiConverterOptionTypePathBuf.read(from: &buf), 
@@ -1450,6 +1463,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.apiBase, into: &buf)
         FfiConverterOptionString.write(value.inputCharset, into: &buf)
         FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)
+        FfiConverterOptionString.write(value.proxy, into: &buf)
         FfiConverterOptionString.write(value.tokenStore, into: &buf)
         FfiConverterOptionBool.write(value.tokenStoreFallback, into: &buf)
         FfiConverterOptionTypePathBuf.write(value.tokenStoreCaFile, into: &buf)

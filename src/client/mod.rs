@@ -98,9 +98,12 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client> {
         self.config.validate()?;
         let api_base = self.config.api_base_url()?;
+        let proxy = self.config.proxy_url()?;
         let transport: Arc<dyn Transport> = match self.transport {
             Some(t) => t,
-            None => Arc::new(HttpTransport::new(self.config.timeout())?),
+            None => {
+                Arc::new(HttpTransport::new(self.config.timeout())?.with_proxy(proxy.as_ref())?)
+            }
         };
         let generation: Box<dyn Generation> = match self.config.api {
             Api::Legacy => Box::new(legacy::LegacyClient {
@@ -113,10 +116,10 @@ impl ClientBuilder {
             Api::V2 => {
                 let refund_transport = match (self.refund_transport, &self.config.client_cert) {
                     (Some(t), _) => Some(t),
-                    (None, Some(cert)) => Some(Arc::new(HttpTransport::with_client_cert(
-                        self.config.timeout(),
-                        cert,
-                    )?) as Arc<dyn Transport>),
+                    (None, Some(cert)) => Some(Arc::new(
+                        HttpTransport::with_client_cert(self.config.timeout(), cert)?
+                            .with_proxy(proxy.as_ref())?,
+                    ) as Arc<dyn Transport>),
                     // A loopback gateway (the sandbox) takes refunds over plain HTTP.
                     (None, None) if api_base.scheme() == "http" => Some(Arc::clone(&transport)),
                     (None, None) => None,

@@ -149,8 +149,8 @@ fn required_secret(field: &str, value: &Option<Secret>, api: Api) -> Result<Secr
 #[cfg(test)]
 mod tests {
     use super::super::tests::json;
-    use crate::crypto::sign::SignType;
     use super::*;
+    use crate::crypto::sign::SignType;
 
     #[test]
     fn each_generation_requires_its_own_keys() {

@@ -66,7 +66,7 @@ impl Api {
 /// A merchant's configuration.
 ///
 /// JSON keys are the field names. Common keys: `api` (`legacy` by default),
-/// `appid`, `notify_url`, and the optional `api_base`, `timeout_ms`,
+/// `appid`, `notify_url`, and the optional `api_base`, `timeout_ms`, `proxy`,
 /// `token_store`, `token_store_fallback`. The 2014 flow needs `app_secret`,
 /// `app_key`, `partner_id`, `partner_key` (and takes `input_charset`); API v2
 /// needs `mch_id` and `api_key` (and takes `sign_type`, `client_cert`,
@@ -105,6 +105,15 @@ pub struct Config {
     /// Redis server's certificate (default: the webpki roots).
     #[serde(default)]
     pub token_store_ca_file: Option<PathBuf>,
+    /// The proxy every HTTP request goes through: `http://HOST:PORT` or
+    /// `https://HOST:PORT`, with `user:password@` for basic authentication.
+    /// Hosts named in the `NO_PROXY` environment variable are still reached
+    /// directly. Without it, the environment's `HTTPS_PROXY` (for an
+    /// `https://` gateway), `HTTP_PROXY` (for a plain-http loopback one),
+    /// `ALL_PROXY` and `NO_PROXY` apply, as reqwest reads them (see
+    /// [`crate::http::HttpTransport`]).
+    #[serde(default)]
+    pub proxy: Option<String>,
 
     /// 2014 flow: the app secret; used only to fetch an access_token.
     #[serde(default)]
@@ -230,6 +239,7 @@ impl Config {
         }
         self.api_base_url()?;
         self.token_store_setting()?;
+        self.proxy_url()?;
         if self.timeout_ms == 0 || self.timeout_ms > 300_000 {
             return Err(Error::config(
                 "timeout_ms",
@@ -270,6 +280,30 @@ impl Config {
             )),
             _ => Err(Error::config("api_base", "must be an https URL")),
         }
+    }
+
+    /// The parsed `proxy`, checked: `http://` or `https://`, a host, and
+    /// nothing after the port. No error repeats it (it may hold a password).
+    pub fn proxy_url(&self) -> Result<Option<Url>> {
+        let Some(text) = self.proxy.as_deref() else {
+            return Ok(None);
+        };
+        let url =
+            Url::parse(text).map_err(|e| Error::config("proxy", format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::config("proxy", "must be an http:// or https:// URL"));
+        }
+        if url.host().is_none()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(Error::config(
+                "proxy",
+                "must be a scheme, a host and a port (and credentials), nothing more",
+            ));
+        }
+        Ok(Some(url))
     }
 
     /// The parsed `token_store`.
@@ -353,6 +387,7 @@ impl fmt::Debug for Config {
             )
             .field("token_store_fallback", &self.token_store_fallback)
             .field("token_store_ca_file", &self.token_store_ca_file)
+            .field("proxy", &self.proxy.as_deref().map(redact_url_password))
             .field("app_secret", &self.app_secret)
             .field("app_key", &self.app_key)
             .field("partner_id", &self.partner_id)
@@ -447,6 +482,38 @@ pub(crate) mod tests {
                 matches!(&err, Error::InvalidConfig { field, .. } if field == "api_base"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn proxies() {
+        let with = |proxy: &str| {
+            let text = json("https://x.example").replace('}', &format!(r#","proxy":"{proxy}"}}"#));
+            Config::from_json(&text)
+        };
+        for ok in [
+            "http://proxy.internal:3128",
+            "https://10.0.0.1:8443/",
+            "http://user:SECRET-PW@[::1]:3128",
+        ] {
+            let config = with(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(config.proxy_url().expect("checked").is_some());
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
+        for bad in [
+            "socks5://proxy:1080",
+            "http://proxy:3128/path",
+            "http://u:SECRET-PW@proxy:3128/?q",
+            "SECRET-PW",
+            "http://",
+        ] {
+            let err = with(bad).expect_err(bad);
+            assert!(
+                matches!(&err, Error::InvalidConfig { field, .. } if field == "proxy"),
+                "{bad}: {err}"
+            );
+            assert!(!err.to_string().contains("SECRET"), "{err}");
         }
     }
 

@@ -111,7 +111,7 @@ pub struct SandboxConfig {
 }
 
 /// Client configuration keys a sandbox account file may carry and ignores.
-const CLIENT_ONLY_KEYS: [&str; 12] = [
+const CLIENT_ONLY_KEYS: [&str; 15] = [
     "api",
     "notify_url",
     "api_base",
@@ -124,6 +124,9 @@ const CLIENT_ONLY_KEYS: [&str; 12] = [
     "wechatpay_public_key",
     "wechatpay_public_key_file",
     "platform_cert_refresh_secs",
+    "proxy",
+    "token_store_ca_file",
+    "platform_cert_min_interval_secs",
 ];
 
 impl Default for SandboxConfig {

@@ -70,6 +70,11 @@ pub struct Config {
     #[uniffi(default = None)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The proxy every HTTP request goes through (`http://HOST:PORT` or
+    /// `https://HOST:PORT`, with `user:password@` for basic authentication);
+    /// default: the environment's `HTTPS_PROXY` / `NO_PROXY`.
+    #[uniffi(default = None)]
+    pub proxy: Option<String>,
     /// 2014 flow: where the access_token lives: `memory` (the default) or
     /// `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
     /// `redis` feature).
@@ -181,6 +186,7 @@ pub(super) mod tests {
             token_store: None,
             token_store_fallback: None,
             token_store_ca_file: None,
+            proxy: None,
             api: None,
             mch_id: None,
             api_key: None,
@@ -299,7 +305,7 @@ pub(super) mod tests {
             ..v3_config()
         };
         let doc = document(&every);
-        assert_eq!(doc.as_object().map(|m| m.len()), Some(28), "{doc}");
+        assert_eq!(doc.as_object().map(|m| m.len()), Some(29), "{doc}");
         assert_eq!(doc["client_cert"]["pkcs12_password"], "10000100");
         let core: crate::Config = serde_json::from_value(doc).expect("every key is the core's");
         assert_eq!(

@@ -1999,6 +1999,13 @@ data class Config (
     var `timeoutMs`: kotlin.ULong? = null 
     , 
     /**
+     * The proxy every HTTP request goes through (`http://HOST:PORT` or
+     * `https://HOST:PORT`, with `user:password@` for basic authentication);
+     * default: the environment's `HTTPS_PROXY` / `NO_PROXY`.
+     */
+    var `proxy`: kotlin.String? = null 
+    , 
+    /**
      * 2014 flow: where the access_token lives: `memory` (the default) or
      * `redis://HOST:PORT/DB` (`rediss://` for TLS; needs a build with the
      * `redis` feature).
@@ -2126,6 +2133,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterOptionalBoolean.read(buf),
             FfiConverterOptionalTypePathBuf.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -2157,6 +2165,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.allocationSize(value.`apiBase`) +
             FfiConverterOptionalString.allocationSize(value.`inputCharset`) +
             FfiConverterOptionalULong.allocationSize(value.`timeoutMs`) +
+            FfiConverterOptionalString.allocationSize(value.`proxy`) +
             FfiConverterOptionalString.allocationSize(value.`tokenStore`) +
             FfiConverterOptionalBoolean.allocationSize(value.`tokenStoreFallback`) +
             FfiConverterOptionalTypePathBuf.allocationSize(value.`tokenStoreCaFile`) +
@@ -2188,6 +2197,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.write(value.`apiBase`, buf)
             FfiConverterOptionalString.write(value.`inputCharset`, buf)
             FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
+            FfiConverterOptionalString.write(value.`proxy`, buf)
             FfiConverterOptionalString.write(value.`tokenStore`, buf)
             FfiConverterOptionalBoolean.write(value.`tokenStoreFallback`, buf)
             FfiConverterOptionalTypePathBuf.write(value.`tokenStoreCaFile`, buf)
