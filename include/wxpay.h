@@ -274,7 +274,8 @@ void wxpay_client_free(WxPayClient *client);
  cached, the `genprepay` call, and both once more when the gateway rejects
  the token; each HTTP exchange is bounded by the configured `timeout_ms`.
  Thread-safe: any number of threads may call it on the same client at
- once; they share one cached access_token and one connection pool.
+ once; they share one cached access_token, and each uses a keep-alive
+ connection of its own.
 
  # Safety
 

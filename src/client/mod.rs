@@ -3,8 +3,8 @@
 //! access_token cache, transports, clock and nonce source.
 //!
 //! A [`Client`] is `Send + Sync`: share one (behind an `Arc` or a `static`)
-//! between all the threads of a process, so they share one access_token and
-//! one pool of keep-alive connections.
+//! between all the threads of a process, so they share one access_token (each
+//! thread keeps a keep-alive connection of its own).
 
 mod generation;
 mod legacy;

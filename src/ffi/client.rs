@@ -130,7 +130,8 @@ pub unsafe extern "C" fn wxpay_client_free(client: *mut WxPayClient) {
 /// cached, the `genprepay` call, and both once more when the gateway rejects
 /// the token; each HTTP exchange is bounded by the configured `timeout_ms`.
 /// Thread-safe: any number of threads may call it on the same client at
-/// once; they share one cached access_token and one connection pool.
+/// once; they share one cached access_token, and each uses a keep-alive
+/// connection of its own.
 ///
 /// # Safety
 ///
