@@ -32,5 +32,6 @@ pub fn v2_merchant(sign_type: SignType) -> V2Merchant {
         api_key: Secret::new("192006250b4c09247ec02edce69f6a2d"),
         sign_type,
         notify_url: "https://example.com/notify".into(),
+        refund_notify_url: None,
     }
 }

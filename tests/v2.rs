@@ -28,6 +28,8 @@ struct Merchant {
     expected_fee: Mutex<Option<Fen>>,
     /// Why notifications were refused (the payment verifier's reason).
     rejections: Mutex<Vec<String>>,
+    /// Refund notifications that reached the payment handler.
+    misrouted_refunds: AtomicU32,
 }
 
 async fn receive(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
@@ -46,6 +48,7 @@ async fn receive(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
     };
     match client.verify_refund_notification(&body, None) {
         Ok(n) => {
+            m.misrouted_refunds.fetch_add(1, Ordering::SeqCst);
             m.refunds.lock().expect("lock").push(n);
             client.notification_success_reply()
         }
@@ -53,6 +56,18 @@ async fn receive(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
             m.rejections.lock().expect("lock").push(payment.to_string());
             client.notification_failure_reply(&payment.to_string())
         }
+    }
+}
+
+/// The merchant's refund notification endpoint (`refund_notify_url`).
+async fn receive_refund(State(m): State<Arc<Merchant>>, body: Bytes) -> String {
+    let client = m.client.lock().expect("lock").clone().expect("client set");
+    match client.verify_refund_notification(&body, None) {
+        Ok(n) => {
+            m.refunds.lock().expect("lock").push(n);
+            client.notification_success_reply()
+        }
+        Err(e) => client.notification_failure_reply(&e.to_string()),
     }
 }
 
@@ -65,9 +80,11 @@ fn merchant_endpoint() -> (Arc<Merchant>, String) {
         fail_first: AtomicU32::new(0),
         expected_fee: Mutex::new(None),
         rejections: Mutex::new(Vec::new()),
+        misrouted_refunds: AtomicU32::new(0),
     });
     let app = Router::new()
         .route("/notify", post(receive))
+        .route("/refund", post(receive_refund))
         .with_state(Arc::clone(&merchant));
     let url = common::serve_notify_endpoint(app);
     (merchant, url)
@@ -82,6 +99,7 @@ fn setup(sign_type: SignType, simulation: bool) -> (Sandbox, Arc<Client>, Arc<Me
     .expect("sandbox");
     let (merchant, url) = merchant_endpoint();
     let mut config: Config = sandbox.client_config_v2();
+    config.refund_notify_url = Some(url.replace("/notify", "/refund"));
     config.notify_url = url;
     config.sandbox = simulation;
     let client = Arc::new(Client::new(config).expect("client"));
@@ -158,6 +176,11 @@ fn the_whole_life_cycle_runs_on_one_machine() {
         });
         let notified = merchant.refunds.lock().expect("lock")[0].clone();
         assert_eq!(notified.refund_id, receipt.refund_id);
+        assert_eq!(
+            merchant.misrouted_refunds.load(Ordering::SeqCst),
+            0,
+            "a refund notification reached the payment handler"
+        );
         assert_eq!(notified.refund_fee, 999);
 
         let too_much = client

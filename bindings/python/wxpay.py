@@ -1091,7 +1091,7 @@ class Config:
     Holds secrets: never log it (Kotlin's `toString`, Python's `str` and
     Swift's `String(describing:)` print every field).
 """
-    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, proxy:typing.Optional[str] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, token_store_ca_file:typing.Optional[PathBuf] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT, platform_cert_min_interval_secs:typing.Optional[int] = _DEFAULT):
+    def __init__(self, *, appid:str, app_secret:typing.Optional[Secret] = _DEFAULT, app_key:typing.Optional[Secret] = _DEFAULT, partner_id:typing.Optional[str] = _DEFAULT, partner_key:typing.Optional[Secret] = _DEFAULT, notify_url:str, refund_notify_url:typing.Optional[str] = _DEFAULT, api_base:typing.Optional[str] = _DEFAULT, input_charset:typing.Optional[str] = _DEFAULT, timeout_ms:typing.Optional[int] = _DEFAULT, proxy:typing.Optional[str] = _DEFAULT, token_store:typing.Optional[str] = _DEFAULT, token_store_fallback:typing.Optional[bool] = _DEFAULT, token_store_ca_file:typing.Optional[PathBuf] = _DEFAULT, api:typing.Optional[str] = _DEFAULT, mch_id:typing.Optional[str] = _DEFAULT, api_key:typing.Optional[Secret] = _DEFAULT, sign_type:typing.Optional[str] = _DEFAULT, client_cert:typing.Optional[ClientCert] = _DEFAULT, sandbox:typing.Optional[bool] = _DEFAULT, mchid:typing.Optional[str] = _DEFAULT, merchant_private_key:typing.Optional[Secret] = _DEFAULT, merchant_private_key_file:typing.Optional[PathBuf] = _DEFAULT, merchant_serial_no:typing.Optional[str] = _DEFAULT, api_v3_key:typing.Optional[Secret] = _DEFAULT, wechatpay_public_key:typing.Optional[str] = _DEFAULT, wechatpay_public_key_file:typing.Optional[PathBuf] = _DEFAULT, wechatpay_public_key_id:typing.Optional[str] = _DEFAULT, platform_cert_refresh_secs:typing.Optional[int] = _DEFAULT, platform_cert_min_interval_secs:typing.Optional[int] = _DEFAULT):
         self.appid = appid
         if app_secret is _DEFAULT:
             self.app_secret = None
@@ -1110,6 +1110,10 @@ class Config:
         else:
             self.partner_key = partner_key
         self.notify_url = notify_url
+        if refund_notify_url is _DEFAULT:
+            self.refund_notify_url = None
+        else:
+            self.refund_notify_url = refund_notify_url
         if api_base is _DEFAULT:
             self.api_base = None
         else:
@@ -1207,7 +1211,7 @@ class Config:
 
     
     def __str__(self):
-        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, api_base={}, input_charset={}, timeout_ms={}, proxy={}, token_store={}, token_store_fallback={}, token_store_ca_file={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={}, platform_cert_min_interval_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.api_base, self.input_charset, self.timeout_ms, self.proxy, self.token_store, self.token_store_fallback, self.token_store_ca_file, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs, self.platform_cert_min_interval_secs)
+        return "Config(appid={}, app_secret={}, app_key={}, partner_id={}, partner_key={}, notify_url={}, refund_notify_url={}, api_base={}, input_charset={}, timeout_ms={}, proxy={}, token_store={}, token_store_fallback={}, token_store_ca_file={}, api={}, mch_id={}, api_key={}, sign_type={}, client_cert={}, sandbox={}, mchid={}, merchant_private_key={}, merchant_private_key_file={}, merchant_serial_no={}, api_v3_key={}, wechatpay_public_key={}, wechatpay_public_key_file={}, wechatpay_public_key_id={}, platform_cert_refresh_secs={}, platform_cert_min_interval_secs={})".format(self.appid, self.app_secret, self.app_key, self.partner_id, self.partner_key, self.notify_url, self.refund_notify_url, self.api_base, self.input_charset, self.timeout_ms, self.proxy, self.token_store, self.token_store_fallback, self.token_store_ca_file, self.api, self.mch_id, self.api_key, self.sign_type, self.client_cert, self.sandbox, self.mchid, self.merchant_private_key, self.merchant_private_key_file, self.merchant_serial_no, self.api_v3_key, self.wechatpay_public_key, self.wechatpay_public_key_file, self.wechatpay_public_key_id, self.platform_cert_refresh_secs, self.platform_cert_min_interval_secs)
     def __eq__(self, other):
         if self.appid != other.appid:
             return False
@@ -1220,6 +1224,8 @@ class Config:
         if self.partner_key != other.partner_key:
             return False
         if self.notify_url != other.notify_url:
+            return False
+        if self.refund_notify_url != other.refund_notify_url:
             return False
         if self.api_base != other.api_base:
             return False
@@ -1279,6 +1285,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
             partner_id=_UniffiFfiConverterOptionalString.read(buf),
             partner_key=_UniffiFfiConverterOptionalTypeSecret.read(buf),
             notify_url=_UniffiFfiConverterString.read(buf),
+            refund_notify_url=_UniffiFfiConverterOptionalString.read(buf),
             api_base=_UniffiFfiConverterOptionalString.read(buf),
             input_charset=_UniffiFfiConverterOptionalString.read(buf),
             timeout_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
@@ -1312,6 +1319,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.partner_id)
         _UniffiFfiConverterOptionalTypeSecret.check_lower(value.partner_key)
         _UniffiFfiConverterString.check_lower(value.notify_url)
+        _UniffiFfiConverterOptionalString.check_lower(value.refund_notify_url)
         _UniffiFfiConverterOptionalString.check_lower(value.api_base)
         _UniffiFfiConverterOptionalString.check_lower(value.input_charset)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.timeout_ms)
@@ -1344,6 +1352,7 @@ class _UniffiFfiConverterTypeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.partner_id, buf)
         _UniffiFfiConverterOptionalTypeSecret.write(value.partner_key, buf)
         _UniffiFfiConverterString.write(value.notify_url, buf)
+        _UniffiFfiConverterOptionalString.write(value.refund_notify_url, buf)
         _UniffiFfiConverterOptionalString.write(value.api_base, buf)
         _UniffiFfiConverterOptionalString.write(value.input_charset, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.timeout_ms, buf)

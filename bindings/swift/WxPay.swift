@@ -1164,9 +1164,14 @@ public struct Config: Equatable, Hashable {
      */
     public var partnerKey: Secret?
     /**
-     * Where WeChat posts the asynchronous payment (and refund) result.
+     * Where WeChat posts the asynchronous payment result.
      */
     public var notifyUrl: String
+    /**
+     * API v2 and v3: where WeChat posts refund results (sent with every
+     * refund request); default: the URL set on the merchant platform.
+     */
+    public var refundNotifyUrl: String?
     /**
      * The gateway base URL; default the generation's production gateway
      * (`https://api.weixin.qq.com`, v2 and v3
@@ -1291,8 +1296,12 @@ public struct Config: Equatable, Hashable {
          * 2014 flow: the merchant key of the package MD5 signature.
          */partnerKey: Secret? = nil, 
         /**
-         * Where WeChat posts the asynchronous payment (and refund) result.
+         * Where WeChat posts the asynchronous payment result.
          */notifyUrl: String, 
+        /**
+         * API v2 and v3: where WeChat posts refund results (sent with every
+         * refund request); default: the URL set on the merchant platform.
+         */refundNotifyUrl: String? = nil, 
         /**
          * The gateway base URL; default the generation's production gateway
          * (`https://api.weixin.qq.com`, v2 and v3
@@ -1380,6 +1389,7 @@ public struct Config: Equatable, Hashable {
         self.partnerId = partnerId
         self.partnerKey = partnerKey
         self.notifyUrl = notifyUrl
+        self.refundNotifyUrl = refundNotifyUrl
         self.apiBase = apiBase
         self.inputCharset = inputCharset
         self.timeoutMs = timeoutMs
@@ -1427,6 +1437,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
                 partnerId: FfiConverterOptionString.read(from: &buf), 
                 partnerKey: FfiConverterOptionTypeSecret.read(from: &buf), 
                 notifyUrl: FfiConverterString.read(from: &buf), 
+                refundNotifyUrl: FfiConverterOptionString.read(from: &buf), 
                 apiBase: FfiConverterOptionString.read(from: &buf), 
                 inputCharset: FfiConverterOptionString.read(from: &buf), 
                 timeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
@@ -1460,6 +1471,7 @@ public struct FfiConverterTypeConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.partnerId, into: &buf)
         FfiConverterOptionTypeSecret.write(value.partnerKey, into: &buf)
         FfiConverterString.write(value.notifyUrl, into: &buf)
+        FfiConverterOptionString.write(value.refundNotifyUrl, into: &buf)
         FfiConverterOptionString.write(value.apiBase, into: &buf)
         FfiConverterOptionString.write(value.inputCharset, into: &buf)
         FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)

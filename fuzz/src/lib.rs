@@ -110,6 +110,7 @@ pub fn v2_merchant(sign_type: SignType) -> V2Merchant {
         api_key: Secret::new(V2_API_KEY),
         sign_type,
         notify_url: "https://example.com/notify".into(),
+        refund_notify_url: None,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn v3_merchant() -> V3Merchant {
         key: Arc::new(MerchantKey::from_pem(MERCHANT_KEY_PEM).expect("the sandbox merchant key")),
         api_v3_key: Secret::new(API_V3_KEY),
         notify_url: "https://example.com/notify".into(),
+        refund_notify_url: None,
         verification: V3Verification::PublicKey {
             id: PUBLIC_KEY_ID.into(),
             key: platform_public_key(),

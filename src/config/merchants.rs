@@ -93,6 +93,7 @@ impl Config {
             key: Arc::new(key),
             api_v3_key,
             notify_url: self.notify_url.clone(),
+            refund_notify_url: self.refund_notify_url.clone(),
             verification,
             unknown_serial_interval_secs: self
                 .platform_cert_min_interval_secs
@@ -122,6 +123,7 @@ impl Config {
             api_key: required_secret("api_key", &self.api_key, self.api)?,
             sign_type: self.sign_type,
             notify_url: self.notify_url.clone(),
+            refund_notify_url: self.refund_notify_url.clone(),
         })
     }
 }

@@ -84,6 +84,12 @@ pub struct Config {
     pub appid: String,
     /// Where WeChat posts the asynchronous payment result (at most 255 bytes).
     pub notify_url: String,
+    /// API v2 and v3: where WeChat posts refund results, sent as the
+    /// `notify_url` of every refund request. Without it refund requests name
+    /// no URL and the one set on the merchant platform applies (never the
+    /// payment `notify_url`, whose handler cannot verify a refund).
+    #[serde(default)]
+    pub refund_notify_url: Option<String>,
     /// The gateway base URL (default: the generation's production gateway);
     /// `https://` unless the host is a loopback address.
     #[serde(default)]
@@ -223,19 +229,9 @@ impl Config {
     /// Checks every field; [`crate::Client::new`] calls this.
     pub fn validate(&self) -> Result<()> {
         require_non_empty("appid", &self.appid)?;
-        if self.notify_url.len() > 255 {
-            return Err(Error::config("notify_url", "is longer than 255 bytes"));
-        }
-        let notify = Url::parse(&self.notify_url)
-            .map_err(|e| Error::config("notify_url", format!("is not a URL ({e})")))?;
-        if !matches!(notify.scheme(), "http" | "https") {
-            return Err(Error::config("notify_url", "must be an http or https URL"));
-        }
-        if self.api == Api::V3 && notify.scheme() == "http" && !is_loopback(&notify) {
-            return Err(Error::config(
-                "notify_url",
-                "API v3 posts notifications to https URLs only (plain http is allowed for loopback hosts)",
-            ));
+        self.check_notify_url("notify_url", &self.notify_url)?;
+        if let Some(url) = &self.refund_notify_url {
+            self.check_notify_url("refund_notify_url", url)?;
         }
         self.api_base_url()?;
         self.token_store_setting()?;
@@ -304,6 +300,26 @@ impl Config {
             ));
         }
         Ok(Some(url))
+    }
+
+    /// Checks a notification URL: at most 255 bytes, http or https, and
+    /// https for API v3 unless on loopback.
+    fn check_notify_url(&self, field: &str, url: &str) -> Result<()> {
+        if url.len() > 255 {
+            return Err(Error::config(field, "is longer than 255 bytes"));
+        }
+        let notify =
+            Url::parse(url).map_err(|e| Error::config(field, format!("is not a URL ({e})")))?;
+        if !matches!(notify.scheme(), "http" | "https") {
+            return Err(Error::config(field, "must be an http or https URL"));
+        }
+        if self.api == Api::V3 && notify.scheme() == "http" && !is_loopback(&notify) {
+            return Err(Error::config(
+                field,
+                "API v3 posts notifications to https URLs only (plain http is allowed for loopback hosts)",
+            ));
+        }
+        Ok(())
     }
 
     /// The parsed `token_store`.
@@ -379,6 +395,7 @@ impl fmt::Debug for Config {
             .field("api", &self.api)
             .field("appid", &self.appid)
             .field("notify_url", &self.notify_url)
+            .field("refund_notify_url", &self.refund_notify_url)
             .field("api_base", &self.api_base)
             .field("timeout_ms", &self.timeout_ms)
             .field(

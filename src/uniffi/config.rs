@@ -55,8 +55,12 @@ pub struct Config {
     #[uniffi(default = None)]
     #[serde(serialize_with = "serialize_exposed")]
     pub partner_key: Option<Secret>,
-    /// Where WeChat posts the asynchronous payment (and refund) result.
+    /// Where WeChat posts the asynchronous payment result.
     pub notify_url: String,
+    /// API v2 and v3: where WeChat posts refund results (sent with every
+    /// refund request); default: the URL set on the merchant platform.
+    #[uniffi(default = None)]
+    pub refund_notify_url: Option<String>,
     /// The gateway base URL; default the generation's production gateway
     /// (`https://api.weixin.qq.com`, v2 and v3
     /// `https://api.mch.weixin.qq.com`).
@@ -187,6 +191,7 @@ pub(super) mod tests {
             token_store_fallback: None,
             token_store_ca_file: None,
             proxy: None,
+            refund_notify_url: None,
             api: None,
             mch_id: None,
             api_key: None,
@@ -305,7 +310,7 @@ pub(super) mod tests {
             ..v3_config()
         };
         let doc = document(&every);
-        assert_eq!(doc.as_object().map(|m| m.len()), Some(29), "{doc}");
+        assert_eq!(doc.as_object().map(|m| m.len()), Some(30), "{doc}");
         assert_eq!(doc["client_cert"]["pkcs12_password"], "10000100");
         let core: crate::Config = serde_json::from_value(doc).expect("every key is the core's");
         assert_eq!(

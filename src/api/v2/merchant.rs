@@ -20,6 +20,8 @@ pub struct V2Merchant {
     pub sign_type: SignType,
     /// Where payment and refund results are posted.
     pub notify_url: String,
+    /// Where refund results are posted, when the configuration names it.
+    pub refund_notify_url: Option<String>,
 }
 
 impl fmt::Debug for V2Merchant {
@@ -29,6 +31,7 @@ impl fmt::Debug for V2Merchant {
             .field("mch_id", &self.mch_id)
             .field("sign_type", &self.sign_type)
             .field("notify_url", &self.notify_url)
+            .field("refund_notify_url", &self.refund_notify_url)
             .finish_non_exhaustive()
     }
 }

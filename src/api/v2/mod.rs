@@ -124,7 +124,11 @@ pub fn refund_fields(merchant: &V2Merchant, refund: &RefundRequest, nonce: &str)
     if let Some(desc) = refund.refund_desc.as_ref().filter(|d| !d.is_empty()) {
         f.insert("refund_desc".into(), desc.clone());
     }
-    f.insert("notify_url".into(), merchant.notify_url.clone());
+    // Refund results go to the refund URL, or to the one set on the merchant
+    // platform: never to the payment handler.
+    if let Some(url) = &merchant.refund_notify_url {
+        f.insert("notify_url".into(), url.clone());
+    }
     Ok(f)
 }
 
@@ -464,6 +468,14 @@ mod tests {
         r.refund_fee = 29;
         let f = refund_fields(&m, &r, "n").expect("valid");
         assert_eq!(f["refund_fee"], "29");
+        // The payment URL is never a refund's: without a refund URL, none.
+        assert!(!f.contains_key("notify_url"), "{f:?}");
+        let with_url = V2Merchant {
+            refund_notify_url: Some("https://example.com/refunds".into()),
+            ..m.clone()
+        };
+        let f = refund_fields(&with_url, &r, "n").expect("valid");
+        assert_eq!(f["notify_url"], "https://example.com/refunds");
         r.out_refund_no = "bad no".into();
         assert!(refund_fields(&m, &r, "n").is_err());
     }

@@ -55,6 +55,8 @@ pub struct V3Merchant {
     pub api_v3_key: Secret,
     /// Where payment and refund results are posted.
     pub notify_url: String,
+    /// Where refund results are posted, when the configuration names it.
+    pub refund_notify_url: Option<String>,
     /// How answers and notifications are verified.
     pub verification: V3Verification,
     /// After a download, how long a serial that is still unknown is refused
@@ -69,6 +71,7 @@ impl fmt::Debug for V3Merchant {
             .field("mchid", &self.mchid)
             .field("serial_no", &self.serial_no)
             .field("notify_url", &self.notify_url)
+            .field("refund_notify_url", &self.refund_notify_url)
             .field("verification", &self.verification)
             .field(
                 "unknown_serial_interval_secs",

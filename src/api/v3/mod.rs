@@ -98,9 +98,13 @@ pub fn refund_body(merchant: &V3Merchant, refund: &RefundRequest) -> Result<Valu
     refund.validate()?;
     let mut body = json!({
         "out_refund_no": refund.out_refund_no,
-        "notify_url": merchant.notify_url,
         "amount": { "refund": refund.refund_fee, "total": refund.total_fee, "currency": "CNY" },
     });
+    // Refund results go to the refund URL, or to the one set on the merchant
+    // platform: never to the payment handler.
+    if let Some(url) = &merchant.refund_notify_url {
+        body["notify_url"] = url.as_str().into();
+    }
     match &refund.order {
         OrderRef::OutTradeNo(no) => body["out_trade_no"] = no.as_str().into(),
         OrderRef::TransactionId(id) => body["transaction_id"] = id.as_str().into(),
@@ -227,6 +231,7 @@ mod tests {
             key: Arc::new(MerchantKey::from_pem(MERCHANT_KEY).expect("key")),
             api_v3_key: Secret::new("0123456789abcdef0123456789abcdef"),
             notify_url: "https://example.com/notify".into(),
+            refund_notify_url: None,
             verification: crate::api::v3::merchant::V3Verification::Certificates {
                 refresh_secs: 3600,
             },
@@ -389,5 +394,24 @@ mod tests {
             .expect("key")
             .verify(b"wxd930ea5d5a258f4f\n1554208460\nn1\nwx2014\n", &p.sign)
             .expect("verifies");
+    }
+
+    #[test]
+    fn a_refund_names_the_refund_url_or_none() {
+        let refund = RefundRequest {
+            order: OrderRef::OutTradeNo("A1".into()),
+            out_refund_no: "R1".into(),
+            total_fee: 29,
+            refund_fee: 10,
+            refund_desc: None,
+        };
+        let body = refund_body(&merchant(), &refund).expect("valid");
+        assert!(body.get("notify_url").is_none(), "{body}");
+        let with_url = V3Merchant {
+            refund_notify_url: Some("https://example.com/refunds".into()),
+            ..merchant()
+        };
+        let body = refund_body(&with_url, &refund).expect("valid");
+        assert_eq!(body["notify_url"], "https://example.com/refunds");
     }
 }

@@ -137,6 +137,7 @@ mod tests {
             ),
             api_v3_key: Secret::new(API_V3_KEY),
             notify_url: "https://example.com/n".into(),
+            refund_notify_url: None,
             verification: V3Verification::Certificates { refresh_secs: 60 },
             unknown_serial_interval_secs: 60,
         }

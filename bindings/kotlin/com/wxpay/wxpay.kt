@@ -1977,9 +1977,15 @@ data class Config (
     var `partnerKey`: Secret? = null 
     , 
     /**
-     * Where WeChat posts the asynchronous payment (and refund) result.
+     * Where WeChat posts the asynchronous payment result.
      */
     var `notifyUrl`: kotlin.String
+    , 
+    /**
+     * API v2 and v3: where WeChat posts refund results (sent with every
+     * refund request); default: the URL set on the merchant platform.
+     */
+    var `refundNotifyUrl`: kotlin.String? = null 
     , 
     /**
      * The gateway base URL; default the generation's production gateway
@@ -2131,6 +2137,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -2162,6 +2169,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.allocationSize(value.`partnerId`) +
             FfiConverterOptionalTypeSecret.allocationSize(value.`partnerKey`) +
             FfiConverterString.allocationSize(value.`notifyUrl`) +
+            FfiConverterOptionalString.allocationSize(value.`refundNotifyUrl`) +
             FfiConverterOptionalString.allocationSize(value.`apiBase`) +
             FfiConverterOptionalString.allocationSize(value.`inputCharset`) +
             FfiConverterOptionalULong.allocationSize(value.`timeoutMs`) +
@@ -2194,6 +2202,7 @@ public object FfiConverterTypeConfig: FfiConverterRustBuffer<Config> {
             FfiConverterOptionalString.write(value.`partnerId`, buf)
             FfiConverterOptionalTypeSecret.write(value.`partnerKey`, buf)
             FfiConverterString.write(value.`notifyUrl`, buf)
+            FfiConverterOptionalString.write(value.`refundNotifyUrl`, buf)
             FfiConverterOptionalString.write(value.`apiBase`, buf)
             FfiConverterOptionalString.write(value.`inputCharset`, buf)
             FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
