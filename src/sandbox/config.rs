@@ -111,7 +111,7 @@ pub struct SandboxConfig {
 }
 
 /// Client configuration keys a sandbox account file may carry and ignores.
-const CLIENT_ONLY_KEYS: [&str; 15] = [
+const CLIENT_ONLY_KEYS: [&str; 16] = [
     "api",
     "notify_url",
     "api_base",
@@ -127,6 +127,7 @@ const CLIENT_ONLY_KEYS: [&str; 15] = [
     "proxy",
     "token_store_ca_file",
     "platform_cert_min_interval_secs",
+    "refund_notify_url",
 ];
 
 impl Default for SandboxConfig {
