@@ -1,7 +1,4 @@
-//! HTTP as data: a request the flow describes, a response a parser reads, and
-//! the [`Transport`] that carries one to the other.
-//!
-//! [`HttpTransport`] is the production transport: reqwest's HTTP/1.1 client
+//! [`HttpTransport`], the production transport: reqwest's HTTP/1.1 client
 //! (keep-alive connections, no redirects), rustls with the ring provider and
 //! the Mozilla root store (certificates always verified), the merchant's
 //! client certificate when refunds need one, an optional proxy, a connect
@@ -16,105 +13,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 
 use crate::config::ClientCertConfig;
 use crate::error::{Error, Result};
 use crate::http::per_thread;
-use crate::util::key_file;
-use crate::util::secret::Secret;
-use zeroize::Zeroizing;
-
-/// The largest response body read from the gateway; the documented ones are
-/// a few hundred bytes.
-pub const MAX_RESPONSE_BYTES: u64 = 1 << 20;
+use crate::http::tls::{client_identity, mozilla_roots, tls_builder, tls_config};
+use crate::http::{HttpRequest, HttpResponse, Method, Transport, MAX_RESPONSE_BYTES};
 
 /// The longest a TCP (and TLS) connection may take to open.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// An HTTP method the protocol uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Method {
-    /// `GET`
-    #[default]
-    Get,
-    /// `POST`
-    Post,
-}
-
-/// A request, described before it is sent.
-///
-/// The URL may carry an access_token in its query: never log it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// The method.
-    pub method: Method,
-    /// The full URL, query included.
-    pub url: Url,
-    /// The body (empty for `GET`).
-    pub body: Vec<u8>,
-    /// The body's `Content-Type`, if it has one.
-    pub content_type: Option<&'static str>,
-    /// Further headers (API v3's `Authorization`, `Accept`).
-    pub headers: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for HttpRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpRequest")
-            .field("method", &self.method)
-            .field("path", &self.url.path())
-            .field("body_len", &self.body.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A response as received.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HttpResponse {
-    /// The HTTP status code.
-    pub status: u16,
-    /// The headers, names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes (at most [`MAX_RESPONSE_BYTES`]).
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response with `status` and `body` and no headers.
-    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// The first value of header `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends a request and returns the response, or a [`Error::Network`].
-///
-/// A transport returns every HTTP status as a response; judging the status
-/// is the parser's job.
-pub trait Transport: Send + Sync {
-    /// Sends `request` and reads the whole response.
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse>;
-}
-
-impl<T: Transport + ?Sized> Transport for Arc<T> {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
-        (**self).send(request)
-    }
-}
 
 /// The production transport: an HTTPS client that keeps its connections.
 ///
@@ -215,101 +123,6 @@ impl HttpTransport {
             }),
         })
     }
-}
-
-/// rustls with ring and the Mozilla roots, without touching the process-wide
-/// default provider (the host may have chosen its own).
-pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
-    Ok(tls_builder(mozilla_roots())?.with_no_client_auth())
-}
-
-/// The Mozilla root store, the only roots a production transport trusts.
-fn mozilla_roots() -> rustls::RootCertStore {
-    rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
-}
-
-fn tls_builder(
-    roots: rustls::RootCertStore,
-) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::config("api_base", format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots))
-}
-
-/// The merchant's certificate chain and key from the configuration, read and
-/// parsed once.
-fn client_identity(
-    cert: &ClientCertConfig,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let bad = |reason: String| Error::config("client_cert", reason);
-    if let Some(path) = &cert.pkcs12_file {
-        let data = key_file::read_bytes("client_cert.pkcs12_file", path, "client_cert.pem")?;
-        let password = cert
-            .pkcs12_password
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or_default();
-        return pkcs12_identity(&data, password).map_err(bad);
-    }
-    let read =
-        |field: &str, path: &std::path::Path| key_file::read_bytes(field, path, "client_cert.pem");
-    let inline = |pem: &Secret| Zeroizing::new(pem.expose().as_bytes().to_vec());
-    let (cert_pem, key_pem): (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>) = match (&cert.pem, &cert.cert_pem_file, &cert.key_pem_file) {
-        (Some(pem), None, None) => (inline(pem), inline(pem)),
-        (None, Some(cert_file), None) => {
-            let both = read("client_cert.cert_pem_file", cert_file)?;
-            (both.clone(), both)
-        }
-        (None, Some(cert_file), Some(key_file)) => (
-            read("client_cert.cert_pem_file", cert_file)?,
-            read("client_cert.key_pem_file", key_file)?,
-        ),
-        _ => {
-            return Err(bad(
-                "give either pem, or cert_pem_file (with key_pem_file when the key is apart), or pkcs12_file with pkcs12_password".into(),
-            ))
-        }
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad(format!("the certificate PEM does not parse ({e})")))?;
-    if chain.is_empty() {
-        return Err(bad("no CERTIFICATE block in the PEM".into()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| bad(format!("no usable PRIVATE KEY block in the PEM ({e})")))?;
-    Ok((chain, key))
-}
-
-/// The first key and its certificate chain of a PKCS#12 file (WeChat's
-/// `apiclient_cert.p12` uses the legacy RC2/3DES encryption; AES works too).
-fn pkcs12_identity(
-    data: &[u8],
-    password: &str,
-) -> std::result::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let store = p12_keystore::KeyStore::from_pkcs12(
-        data,
-        password,
-        p12_keystore::Pkcs12ImportPolicy::Relaxed,
-    )
-    .map_err(|e| format!("the PKCS#12 file does not open with this password ({e})"))?;
-    let (_, chain) = store
-        .private_key_chain()
-        .ok_or_else(|| "the PKCS#12 file holds no private key".to_owned())?;
-    let certs: Vec<CertificateDer<'static>> = chain
-        .certs()
-        .iter()
-        .map(|c| CertificateDer::from(c.as_der().to_vec()))
-        .collect();
-    if certs.is_empty() {
-        return Err("the PKCS#12 file holds no certificate for its key".into());
-    }
-    let key = PrivateKeyDer::Pkcs8(chain.key().as_der().to_vec().into());
-    Ok((certs, key))
 }
 
 impl HttpTransport {
@@ -566,6 +379,7 @@ impl Transport for HttpTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
