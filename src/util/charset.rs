@@ -9,8 +9,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The charset of the values in a legacy package.
+/// The charset of the values in a legacy package. Read from a name by
+/// [`Charset::from_name`] wherever a name is read (a configuration, a
+/// signing call, a notification): one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Charset {
     /// `UTF-8` (the default).
     #[default]
@@ -27,6 +30,14 @@ pub enum Charset {
 pub struct UnmappableCharacter {
     /// The charset that was asked for.
     pub charset: Charset,
+}
+
+impl TryFrom<String> for Charset {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Charset, String> {
+        Charset::from_name(&name).ok_or_else(|| "must be UTF-8 or GBK".to_owned())
+    }
 }
 
 impl Charset {
@@ -124,5 +135,14 @@ mod tests {
         assert_eq!(Charset::from_name("gbk"), Some(Charset::Gbk));
         assert_eq!(Charset::from_name("utf-8"), Some(Charset::Utf8));
         assert_eq!(Charset::from_name("latin1"), None);
+        // A configuration reads names by the same rule.
+        let read = |name: &str| serde_json::from_value::<Charset>(serde_json::json!(name));
+        assert_eq!(read("utf8").ok(), Some(Charset::Utf8));
+        assert_eq!(read("gbk").ok(), Some(Charset::Gbk));
+        assert!(read("latin1").is_err());
+        assert_eq!(
+            serde_json::to_value(Charset::Utf8).ok(),
+            Some(serde_json::json!("UTF-8"))
+        );
     }
 }

@@ -311,7 +311,7 @@ def refused_known_key(doc, i):
     """A key the configuration knows, with a value of the wrong type or refused."""
     key, raw = rng.choice([
         ("sandbox", '"yes"'), ("sandbox", "1"), ("token_store_fallback", '"true"'),
-        ("input_charset", '"latin1"'), ("input_charset", '"utf8"'),
+        ("input_charset", '"latin1"'), ("input_charset", '"UTF-16"'),
         ("token_store", '"memcached://127.0.0.1"'), ("token_store", '""'),
         ("platform_cert_refresh_secs", '"60"'), ("platform_cert_refresh_secs", "-1"),
         ("client_cert", '"apiclient_cert.p12"'), ("client_cert", '{"pfx":"x"}'),
