@@ -491,7 +491,8 @@ int32_t wxpay_verify_payment_notification(const WxPayClient *client, const uint8
 
 /*
  Verifies an API v2 refund notification: the raw XML body WeChat POSTed
- to your `notify_url` after a refund. Its `req_info` is decrypted with the
+ to your `refund_notify_url` (or the URL set on the merchant platform)
+ after a refund. Its `req_info` is decrypted with the
  API key (which is what authenticates it: refund notifications carry no
  `sign`) and checked.
 
@@ -557,9 +558,10 @@ int32_t wxpay_verify_refund_notification(const WxPayClient *client, const uint8_
 
  No network call, except in certificate mode (no `wechatpay_public_key` in
  the configuration) when the notification names a certificate serial the
- client does not know yet: the platform certificates are then downloaded
- once, and a failure of that download is reported as such (e.g.
- `WXPAY_ERR_NETWORK`), still with `"reply"`. Thread-safe.
+ client does not know yet: the platform certificates are then downloaded,
+ at most once per `platform_cert_min_interval_secs`, and a failure of that
+ download is reported as such (e.g. `WXPAY_ERR_NETWORK`), still with
+ `"reply"`. Thread-safe.
 
  # Safety
 
